@@ -1,0 +1,1 @@
+"""Onco'Link FHIR R4 server."""

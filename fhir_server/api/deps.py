@@ -1,0 +1,55 @@
+"""Request-scoped helpers shared by the routers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from ..errors import NotFound
+from ..http import BodyLimits, Prefer, check_accept
+from ..services import Services
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+def fhir_base(request: Request) -> str:
+    """The public FHIR base: configured, or as the client reached us (behind a proxy, set it)."""
+    configured = services(request).settings.base_url
+    if configured:
+        return configured.rstrip("/") + "/fhir"
+    return str(request.base_url).rstrip("/") + "/fhir"
+
+
+def known_type(res_type: str, request: Request) -> str:
+    if res_type not in services(request).validator.resource_types:
+        raise NotFound(f"Unknown resource type {res_type!r}; this server serves the R4 resource types")
+    return res_type
+
+
+def accept_json(request: Request) -> None:
+    check_accept(request)
+
+
+def prefer(request: Request) -> Prefer:
+    return Prefer.parse(request.headers.get("prefer"))
+
+
+async def raw_body(request: Request) -> bytes:
+    return await request.body()
+
+
+def body_limits(request: Request) -> BodyLimits:
+    settings = services(request).settings
+    return BodyLimits(settings.max_body_bytes, settings.max_json_depth)
+
+
+ServicesDep = Annotated[Services, Depends(services)]
+BaseDep = Annotated[str, Depends(fhir_base)]
+TypeDep = Annotated[str, Depends(known_type)]
+PreferDep = Annotated[Prefer, Depends(prefer)]
+BodyDep = Annotated[bytes, Depends(raw_body)]
+LimitsDep = Annotated[BodyLimits, Depends(body_limits)]
+JSON_ONLY = [Depends(accept_json)]

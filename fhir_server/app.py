@@ -1,0 +1,41 @@
+"""Build the FastAPI application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from . import outcomes
+from .api import bundle, history, instance, metadata, search, type_level
+from .services import Services, build_services
+from .settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    """`services` may be injected (tests share one set across clients); otherwise the lifespan builds
+    them from `settings`."""
+    settings = settings or (services.settings if services else get_settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = services is None
+        app.state.services = services or build_services(settings)
+        try:
+            yield
+        finally:
+            if owned:
+                app.state.services.close()
+
+    app = FastAPI(title="Onco'Link FHIR", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None)
+    outcomes.install(app)
+    # Order matters: literal segments (metadata, _history, _search) before `{res_type}/{res_id}`.
+    app.include_router(metadata.router)
+    app.include_router(bundle.router)
+    app.include_router(history.router)
+    app.include_router(search.router)
+    app.include_router(type_level.router)
+    app.include_router(instance.router)
+    return app

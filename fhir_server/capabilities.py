@@ -1,0 +1,88 @@
+"""The CapabilityStatement: what this server really does, derived from the code's own registries.
+
+It is built from the same resource-type list the routers check and the same search parameters the
+engine indexes, so it cannot claim a parameter the engine does not know.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .services import Services
+
+SERVER_VERSION = "0.1.0"
+
+_TYPE_INTERACTIONS = [
+    "read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create", "search-type",
+]
+
+
+def _resource_entry(svc: Services, res_type: str) -> dict[str, Any]:
+    params = svc.search_params.for_type(res_type)
+    return {
+        "type": res_type,
+        "profile": f"http://hl7.org/fhir/StructureDefinition/{res_type}",
+        "interaction": [{"code": code} for code in _TYPE_INTERACTIONS],
+        "versioning": "versioned-update",
+        "readHistory": True,
+        "updateCreate": True,
+        "conditionalCreate": True,
+        "conditionalRead": "not-match",
+        "conditionalUpdate": True,
+        "conditionalDelete": "single",
+        "referencePolicy": ["literal", "local"],
+        "searchInclude": sorted(svc.search_params.includes(res_type)),
+        "searchRevInclude": sorted(svc.search_params.revincludes(res_type)),
+        "searchParam": [
+            {"name": code, "definition": param.url, "type": param.type}
+            for code, param in sorted(params.items())
+            if param.url
+        ],
+    }
+
+
+def capability_statement(svc: Services, base: str) -> dict[str, Any]:
+    """Built once per public base URL: it is the same for every request and costs ~150 parameter lists."""
+    cached = svc.capabilities.get(base)
+    if cached is None:
+        cached = svc.capabilities[base] = _build(svc, base)
+    return cached
+
+
+def _build(svc: Services, base: str) -> dict[str, Any]:
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": "2026-11-23",
+        "publisher": "Onco'Link FHIR",
+        "kind": "instance",
+        "software": {"name": "Onco'Link FHIR", "version": SERVER_VERSION},
+        "implementation": {"description": "Onco'Link FHIR server", "url": base},
+        "fhirVersion": "4.0.1",
+        # XML is not served: requests that need it get 406 (Accept/_format) or 415 (Content-Type).
+        "format": ["application/fhir+json", "json"],
+        "patchFormat": ["application/json-patch+json", "application/fhir+json"],
+        "rest": [
+            {
+                "mode": "server",
+                "documentation": (
+                    "JSON only (XML answers 406/415). Batch and transaction entries return only their response "
+                    "unless Prefer: return=representation. Deleted resources answer 410 Gone."
+                ),
+                "resource": [_resource_entry(svc, t) for t in sorted(svc.validator.resource_types)],
+                "interaction": [
+                    {"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}, {"code": "search-system"},
+                ],
+                "searchParam": [
+                    {"name": name, "type": kind, "definition": f"http://hl7.org/fhir/SearchParameter/{ref}"}
+                    for name, kind, ref in (
+                        ("_id", "token", "Resource-id"),
+                        ("_lastUpdated", "date", "Resource-lastUpdated"),
+                        ("_tag", "token", "Resource-tag"),
+                        ("_profile", "uri", "Resource-profile"),
+                        ("_security", "token", "Resource-security"),
+                    )
+                ],
+            }
+        ],
+    }

@@ -1,0 +1,106 @@
+"""The `oncolink` command line: the one place that starts the server and, later, the adapters."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError
+
+from .settings import Settings
+from .validation.packages import R4_CORE, PackageError, install
+
+app = typer.Typer(help="Onco'Link FHIR server and tools.", no_args_is_help=True, add_completion=False)
+packages_app = typer.Typer(help="Manage the local FHIR package cache.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(packages_app, name="packages")
+app.add_typer(db_app, name="db")
+
+
+def fail(message: str) -> None:
+    """One clear sentence on stderr and a non-zero exit: users need the fix, not a traceback."""
+    typer.echo(f"oncolink: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"ONCOLINK_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors())
+        fail(f"invalid settings ({problems}); fix the environment or .env")
+        raise AssertionError from exc  # unreachable: fail() exits
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                return False
+            raise
+    return True
+
+
+@app.command()
+def serve() -> None:
+    """Start the FHIR server (settings from ONCOLINK_* variables or .env)."""
+    import uvicorn
+
+    from .app import create_app
+    from .services import build_services
+
+    settings = load_settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if not _port_free(settings.host, settings.port):
+        fail(f"port {settings.port} on {settings.host} is already in use; stop the other process or set ONCOLINK_PORT")
+    try:
+        services = build_services(settings)
+    except PackageError as exc:
+        fail(str(exc))
+    except OperationalError as exc:
+        fail(f"cannot open the database {settings.database_url} ({exc.orig}); check ONCOLINK_DATABASE_URL and that "
+             "the server is running")
+    typer.echo(f"Onco'Link FHIR serving {settings.fhir_base} (database: {services.db.url.render_as_string()})")
+    uvicorn.run(create_app(settings, services), host=settings.host, port=settings.port,
+                log_level=settings.log_level, access_log=False)
+
+
+@packages_app.command("install")
+def packages_install(
+    package_ids: Annotated[list[str] | None, typer.Argument(help="name#version, default the R4 core")] = None,
+    source: Annotated[Path | None, typer.Option(help="folder of name-version.tgz files to use first")] = None,
+) -> None:
+    """Fill the package cache (ONCOLINK_PACKAGE_CACHE) from a local folder or the package registry."""
+    settings = load_settings()
+    for package_id in package_ids or [R4_CORE]:
+        try:
+            folder = install(settings.package_cache, package_id,
+                             source_dir=source if source and source.is_dir() else None,
+                             registry_url=settings.package_registry_url)
+        except PackageError as exc:
+            fail(str(exc))
+        typer.echo(f"{package_id}: {folder}")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the Alembic migrations to ONCOLINK_DATABASE_URL."""
+    from .store.database import Database
+    from .store.migrate import upgrade
+
+    settings = load_settings()
+    try:
+        upgrade(Database(settings.database_url))
+    except OperationalError as exc:
+        fail(f"cannot open the database {settings.database_url} ({exc.orig})")
+    typer.echo("database schema is up to date")
+
+

@@ -1,0 +1,308 @@
+"""The only write path for resources: versions, optimistic locking, conditional interactions, indexing.
+
+Every method takes an open connection so that one request or one whole transaction Bundle commits
+atomically; the caller owns the transaction scope (`Database.write()`). Each write appends a row to
+`resource_version`, moves the `resource` row to that version and refreshes the search index in the
+same transaction.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from .errors import BadRequest, Conflict, Gone, Issue, NotFound, PreconditionFailed, Unprocessable
+from .resources import instant, new_id, now_ms, parse_etag, valid_id
+from .store.tables import resource, resource_version
+
+
+class Validator(Protocol):
+    def validate(self, resource: object, expected_type: str | None = None) -> list[Issue]: ...
+
+
+class Indexer(Protocol):
+    def replace(self, conn: Connection, pk: int, res_type: str, resource: dict[str, Any] | None) -> None: ...
+
+
+class Finder(Protocol):
+    def find(self, conn: Connection, res_type: str, query: str) -> list[tuple[int, str]]: ...
+
+
+@dataclass(frozen=True)
+class Stored:
+    """One version of one resource as stored; `content` is None for a deletion."""
+
+    pk: int
+    res_type: str
+    res_id: str
+    version_id: int
+    last_updated: datetime
+    deleted: bool
+    content: dict[str, Any] | None
+    method: str = "GET"
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    stored: Stored
+    created: bool
+    # False when a conditional create matched, or a delete found nothing to do: no version was written.
+    changed: bool = True
+
+
+_CURRENT_COLUMNS = (
+    resource.c.pk,
+    resource.c.res_type,
+    resource.c.res_id,
+    resource.c.version_id,
+    resource.c.last_updated,
+    resource.c.deleted,
+    resource.c.content,
+)
+
+
+def _stored(row: sa.Row[Any], method: str = "GET") -> Stored:
+    return Stored(row.pk, row.res_type, row.res_id, row.version_id, row.last_updated, row.deleted, row.content, method)
+
+
+class Repository:
+    def __init__(self, *, validator: Validator, indexer: Indexer, finder: Finder, dialect: str) -> None:
+        self.validator = validator
+        self.indexer = indexer
+        self.finder = finder
+        self._lock_rows = dialect == "postgresql"
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def current(self, conn: Connection, res_type: str, res_id: str, *, lock: bool = False) -> Stored | None:
+        query = sa.select(*_CURRENT_COLUMNS).where(resource.c.res_type == res_type, resource.c.res_id == res_id)
+        if lock and self._lock_rows:
+            query = query.with_for_update()
+        row = conn.execute(query).first()
+        return _stored(row) if row else None
+
+    def current_or_404(self, conn: Connection, res_type: str, res_id: str) -> Stored:
+        stored = self.current(conn, res_type, res_id)
+        if stored is None:
+            raise NotFound(f"{res_type}/{res_id} is not known")
+        return stored
+
+    def read(self, conn: Connection, res_type: str, res_id: str) -> Stored:
+        stored = self.current_or_404(conn, res_type, res_id)
+        if stored.deleted:
+            raise Gone(f"{res_type}/{res_id} was deleted (version {stored.version_id})")
+        return stored
+
+    def vread(self, conn: Connection, res_type: str, res_id: str, version_id: str) -> Stored:
+        if not version_id.isdigit():
+            raise NotFound(f"{res_type}/{res_id} has no version {version_id!r}")
+        v = resource_version.c
+        row = conn.execute(
+            sa.select(
+                v.res_pk.label("pk"), v.res_type, v.res_id, v.version_id, v.last_updated, v.deleted, v.content, v.method
+            ).where(v.res_type == res_type, v.res_id == res_id, v.version_id == int(version_id))
+        ).first()
+        if row is None:
+            raise NotFound(f"{res_type}/{res_id} has no version {version_id}")
+        if row.deleted:
+            raise Gone(f"version {version_id} of {res_type}/{res_id} is a deletion")
+        return _stored(row, row.method)
+
+    # -- content checks ----------------------------------------------------------------------
+
+    def check(self, res_type: str, body: Any) -> dict[str, Any]:
+        """Reject what is not a resource of `res_type` (400) or not valid R4 content (422)."""
+        if not isinstance(body, dict):
+            raise BadRequest("The request body must be a JSON object holding a FHIR resource", code="structure")
+        found = body.get("resourceType")
+        if found != res_type:
+            raise BadRequest(
+                f"The resource type in the body ({found!r}) does not match the URL ({res_type})",
+                expression=("resourceType",),
+            )
+        issues = self.validator.validate(body, res_type)
+        if any(i.severity in ("error", "fatal") for i in issues):
+            raise Unprocessable(issues)
+        return body
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def _write(
+        self, conn: Connection, res_type: str, res_id: str, body: dict[str, Any] | None, method: str,
+        current: Stored | None,
+    ) -> Stored:
+        """Append one version; `body` None writes a deletion marker."""
+        now = now_ms()
+        version_id = current.version_id + 1 if current else 1
+        content: dict[str, Any] | None = None
+        if body is not None:
+            content = dict(body)
+            content["id"] = res_id
+            meta = dict(content.get("meta") or {})
+            meta["versionId"] = str(version_id)
+            meta["lastUpdated"] = instant(now)
+            content["meta"] = meta
+        values = {
+            "version_id": version_id, "last_updated": now, "deleted": body is None, "content": content,
+        }
+        if current is None:
+            pk = conn.execute(
+                sa.insert(resource).values(res_type=res_type, res_id=res_id, **values).returning(resource.c.pk)
+            ).scalar_one()
+        else:
+            pk = current.pk
+            moved = conn.execute(
+                sa.update(resource)
+                .where(resource.c.pk == pk, resource.c.version_id == current.version_id)
+                .values(**values)
+            ).rowcount
+            if moved != 1:
+                raise Conflict(f"{res_type}/{res_id} was changed by another request; retry")
+        conn.execute(
+            sa.insert(resource_version).values(
+                res_pk=pk, res_type=res_type, res_id=res_id, method=method, **values
+            )
+        )
+        self.indexer.replace(conn, pk, res_type, content)
+        return Stored(pk, res_type, res_id, version_id, now, body is None, content, method)
+
+    def create(
+        self, conn: Connection, res_type: str, body: Any, *, if_none_exist: str | None = None,
+        res_id: str | None = None,
+    ) -> WriteResult:
+        """Create with a server id (the body's id is ignored, as the spec says). `res_id` lets a
+        transaction pre-assign the id it already rewrote references to."""
+        if if_none_exist:
+            existing = self.match_one(conn, res_type, if_none_exist, "If-None-Exist")
+            if existing is not None:
+                return WriteResult(self.read(conn, res_type, existing[1]), created=False, changed=False)
+        body = self.check(res_type, body)
+        return WriteResult(self._write(conn, res_type, res_id or new_id(), body, "POST", None), created=True)
+
+    def update(
+        self, conn: Connection, res_type: str, res_id: str, body: Any, *, if_match: str | None = None,
+        method: str = "PUT",
+    ) -> WriteResult:
+        body = self.check(res_type, body)
+        if not valid_id(res_id):
+            raise BadRequest(f"{res_id!r} is not a valid FHIR id", expression=("id",))
+        body_id = body.get("id")
+        if body_id is None:
+            raise BadRequest("An update must carry the resource id in the body", expression=(f"{res_type}.id",))
+        if body_id != res_id:
+            raise BadRequest(
+                f"The id in the body ({body_id!r}) does not match the URL ({res_id!r})", expression=(f"{res_type}.id",)
+            )
+        return self._update_checked(conn, res_type, res_id, body, if_match=if_match, method=method)
+
+    def _update_checked(
+        self, conn: Connection, res_type: str, res_id: str, body: dict[str, Any], *, if_match: str | None,
+        method: str,
+    ) -> WriteResult:
+        for _ in range(2):
+            current = self.current(conn, res_type, res_id, lock=True)
+            self._check_if_match(res_type, res_id, current, if_match)
+            if current is not None or not self._lock_rows:
+                break
+            # PostgreSQL: nothing to lock yet. Claim the id; a concurrent creator makes us update instead.
+            pk = conn.execute(
+                sa.text(
+                    "INSERT INTO resource (res_type, res_id, version_id, last_updated, deleted, content) "
+                    "VALUES (:t, :i, 0, now(), true, NULL) ON CONFLICT (res_type, res_id) DO NOTHING RETURNING pk"
+                ),
+                {"t": res_type, "i": res_id},
+            ).scalar()
+            if pk is not None:
+                placeholder = Stored(pk, res_type, res_id, 0, now_ms(), True, None)
+                return WriteResult(self._write(conn, res_type, res_id, body, method, placeholder), created=True)
+        created = current is None or current.deleted
+        return WriteResult(self._write(conn, res_type, res_id, body, method, current), created=created)
+
+    @staticmethod
+    def _check_if_match(res_type: str, res_id: str, current: Stored | None, if_match: str | None) -> None:
+        if if_match is None:
+            return
+        wanted = parse_etag(if_match)
+        if current is None or current.deleted or str(current.version_id) != wanted:
+            have = "none" if current is None or current.deleted else f'W/"{current.version_id}"'
+            raise PreconditionFailed(
+                f"If-Match {if_match} does not match the current version of {res_type}/{res_id} ({have})"
+            )
+
+    def delete(self, conn: Connection, res_type: str, res_id: str, *, if_match: str | None = None) -> WriteResult:
+        current = self.current(conn, res_type, res_id, lock=True)
+        if current is None:
+            raise NotFound(f"{res_type}/{res_id} is not known")
+        self._check_if_match(res_type, res_id, current, if_match)
+        if current.deleted:
+            return WriteResult(current, created=False, changed=False)
+        return WriteResult(self._write(conn, res_type, res_id, None, "DELETE", current), created=False)
+
+    def patch(
+        self, conn: Connection, res_type: str, res_id: str, apply: Any, *, if_match: str | None = None
+    ) -> WriteResult:
+        """Apply `apply(content) -> new content` to the current version and store the result."""
+        current = self.current(conn, res_type, res_id, lock=True)
+        if current is None:
+            raise NotFound(f"{res_type}/{res_id} is not known")
+        if current.deleted:
+            raise Gone(f"{res_type}/{res_id} was deleted")
+        self._check_if_match(res_type, res_id, current, if_match)
+        assert current.content is not None
+        patched = apply(copy.deepcopy(current.content))
+        if not isinstance(patched, dict) or patched.get("id") != res_id or patched.get("resourceType") != res_type:
+            raise Unprocessable("A patch must not change the resource type or id", code="business-rule")
+        body = self.check(res_type, patched)
+        return WriteResult(self._write(conn, res_type, res_id, body, "PATCH", current), created=False)
+
+    # -- conditional interactions ------------------------------------------------------------
+
+    def match_one(self, conn: Connection, res_type: str, query: str, what: str) -> tuple[int, str] | None:
+        """The single match of a conditional query, None for no match, 412 for several."""
+        matches = self.finder.find(conn, res_type, query)
+        if len(matches) > 1:
+            raise PreconditionFailed(
+                f"{what} criteria '{query}' match {len(matches)} {res_type} resources; they must match at most one",
+                code="multiple-matches",
+            )
+        return matches[0] if matches else None
+
+    def conditional_update(
+        self, conn: Connection, res_type: str, query: str, body: Any, *, if_match: str | None = None
+    ) -> WriteResult:
+        body = self.check(res_type, body)
+        match = self.match_one(conn, res_type, query, "Conditional update")
+        body_id = body.get("id")
+        if match is None:
+            res_id = body_id or new_id()
+            if not valid_id(res_id):
+                raise BadRequest(f"{res_id!r} is not a valid FHIR id", expression=(f"{res_type}.id",))
+            if body_id and self.current(conn, res_type, body_id) is not None:
+                raise Conflict(f"{res_type}/{body_id} exists but does not match '{query}'")
+        else:
+            res_id = match[1]
+            if body_id is not None and body_id != res_id:
+                raise BadRequest(
+                    f"The id in the body ({body_id!r}) is not the id of the matching resource ({res_id!r})",
+                    expression=(f"{res_type}.id",),
+                )
+        body = {**body, "id": res_id}
+        return self._update_checked(conn, res_type, res_id, body, if_match=if_match, method="PUT")
+
+    def conditional_delete(self, conn: Connection, res_type: str, query: str) -> WriteResult | None:
+        match = self.match_one(conn, res_type, query, "Conditional delete")
+        if match is None:
+            return None
+        return self.delete(conn, res_type, match[1])
+
+    def conditional_patch(self, conn: Connection, res_type: str, query: str, apply: Any,
+                          *, if_match: str | None = None) -> WriteResult:
+        match = self.match_one(conn, res_type, query, "Conditional patch")
+        if match is None:
+            raise NotFound(f"No {res_type} matches '{query}'")
+        return self.patch(conn, res_type, match[1], apply, if_match=if_match)

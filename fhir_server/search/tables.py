@@ -1,0 +1,142 @@
+"""Search index tables: one per parameter type, shared by every resource type.
+
+Each row belongs to one current resource row (`res_pk`) and one parameter key; rows are replaced as a
+whole when the resource changes and removed when it is deleted, so the tables only ever describe live
+resources. Lookups go through precomputed 64-bit hashes (see `hashing.py`):
+
+- `hash_identity` = H(type, key) selects "all values of this parameter" (`:missing`, ranges, sorting);
+- the other hash columns fold in the searched values, so an exact match is one indexed equality.
+
+`param` holds the parameter key: the code, or for derived rows `code:identifier`, `code:of-type`,
+`code$first-component` (composites). Base parameters of Resource/DomainResource are hashed with the
+type "Resource" so that system-level searches use the same rows.
+
+Dates are stored as inclusive [low, high] ranges in microseconds since the epoch (UTC), numbers and
+quantities as [low, high] doubles, so one comparison scheme serves instants, periods and ranges.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Float, ForeignKey, Index, String, Table, Text, text
+
+from fhir_server.store.tables import metadata
+from fhir_server.store.types import BigId
+
+# Byte-order collation on PostgreSQL: prefix tests become B-tree range scans, and ordering matches
+# SQLite's default BINARY collation.
+SortableText = Text().with_variant(Text(collation="C"), "postgresql")
+
+
+def _common() -> list[Column]:
+    return [
+        Column("res_pk", BigId, ForeignKey("resource.pk", ondelete="CASCADE"), nullable=False),
+        Column("res_type", String(64), nullable=False),
+        Column("param", Text, nullable=False),
+        Column("hash_identity", BigInteger, nullable=False),
+    ]
+
+
+idx_token = Table(
+    "idx_token",
+    metadata,
+    *_common(),
+    Column("hash_value", BigInteger, nullable=False),
+    Column("hash_sys", BigInteger, nullable=False),
+    Column("hash_sys_value", BigInteger, nullable=False),
+    Column("system", Text, nullable=False),
+    Column("value", Text, nullable=False),
+    Column("text", SortableText, nullable=False),
+    Index("ix_idx_token_sys_value", "hash_sys_value", "res_pk"),
+    Index("ix_idx_token_value", "hash_value", "res_pk"),
+    Index("ix_idx_token_sys", "hash_sys", "res_pk"),
+    Index("ix_idx_token_res", "res_pk", "hash_identity"),
+)
+
+idx_string = Table(
+    "idx_string",
+    metadata,
+    *_common(),
+    Column("hash_exact", BigInteger, nullable=False),
+    Column("value_norm", SortableText, nullable=False),
+    Column("value_exact", Text, nullable=False),
+    Index("ix_idx_string_norm", "hash_identity", "value_norm", "res_pk"),
+    Index("ix_idx_string_exact", "hash_exact", "res_pk"),
+    Index("ix_idx_string_res", "res_pk", "hash_identity"),
+)
+
+idx_date = Table(
+    "idx_date",
+    metadata,
+    *_common(),
+    Column("low", BigInteger, nullable=False),
+    Column("high", BigInteger, nullable=False),
+    Index("ix_idx_date_low", "hash_identity", "low", "res_pk"),
+    Index("ix_idx_date_high", "hash_identity", "high", "res_pk"),
+    Index("ix_idx_date_res", "res_pk", "hash_identity"),
+)
+
+idx_number = Table(
+    "idx_number",
+    metadata,
+    *_common(),
+    Column("low", Float, nullable=False),
+    Column("high", Float, nullable=False),
+    Index("ix_idx_number_low", "hash_identity", "low", "res_pk"),
+    Index("ix_idx_number_res", "res_pk", "hash_identity"),
+)
+
+idx_quantity = Table(
+    "idx_quantity",
+    metadata,
+    *_common(),
+    Column("hash_units", BigInteger, nullable=False),
+    Column("system", Text, nullable=False),
+    Column("code", Text, nullable=False),
+    Column("unit", Text, nullable=False),
+    Column("low", Float, nullable=False),
+    Column("high", Float, nullable=False),
+    Index("ix_idx_quantity_low", "hash_identity", "low", "res_pk"),
+    Index("ix_idx_quantity_units", "hash_units", "low", "res_pk"),
+    Index("ix_idx_quantity_res", "res_pk", "hash_identity"),
+)
+
+idx_uri = Table(
+    "idx_uri",
+    metadata,
+    *_common(),
+    Column("hash_uri", BigInteger, nullable=False),
+    Column("uri", SortableText, nullable=False),
+    Index("ix_idx_uri_hash", "hash_uri", "res_pk"),
+    Index("ix_idx_uri_res", "res_pk", "hash_identity"),
+    Index("ix_idx_uri_identity", "hash_identity"),
+)
+
+idx_reference = Table(
+    "idx_reference",
+    metadata,
+    *_common(),
+    # Local references are split into type and id ('' when the reference is absolute or canonical);
+    # absolute URLs and canonicals (version stripped) go to `target_url`.
+    Column("target_type", String(64), nullable=False),
+    Column("target_id", String(64), nullable=False),
+    Column("target_url", Text, nullable=False),
+    Index("ix_idx_reference_target", "target_id", "target_type", "hash_identity", "res_pk"),
+    Index("ix_idx_reference_res", "res_pk", "hash_identity"),
+    Index(
+        "ix_idx_reference_url",
+        "target_url",
+        "hash_identity",
+        sqlite_where=text("target_url <> ''"),
+        postgresql_where=text("target_url <> ''"),
+    ),
+)
+
+INDEX_TABLES: dict[str, Table] = {
+    "token": idx_token,
+    "string": idx_string,
+    "date": idx_date,
+    "number": idx_number,
+    "quantity": idx_quantity,
+    "uri": idx_uri,
+    "reference": idx_reference,
+}

@@ -1,0 +1,50 @@
+"""The long-lived objects of one server process, built once in the app lifespan.
+
+Built by a function, never at import time, so one test process can run servers on SQLite and
+PostgreSQL side by side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .repository import Repository
+from .search.engine import SearchEngine
+from .search.indexer import SearchIndexer
+from .search.registry import SearchParameters
+from .settings import Settings
+from .store.database import Database
+from .store.migrate import upgrade
+from .validation.packages import R4_CORE, PackageRegistry
+from .validation.structure import StructureValidator
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    packages: PackageRegistry
+    validator: StructureValidator
+    search_params: SearchParameters
+    indexer: SearchIndexer
+    search: SearchEngine
+    repository: Repository
+    # CapabilityStatements per public base URL, built on first request.
+    capabilities: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def build_services(settings: Settings, packages: PackageRegistry | None = None) -> Services:
+    """`packages` may be shared between several services (tests); it is read-only once loaded."""
+    packages = packages or PackageRegistry.from_cache(settings.package_cache, [R4_CORE])
+    db = Database(settings.database_url, pool_size=settings.db_pool_size)
+    upgrade(db)
+    validator = StructureValidator(packages)
+    search_params = SearchParameters(packages)
+    indexer = SearchIndexer(search_params)
+    search = SearchEngine(search_params, db.dialect, settings)
+    repository = Repository(validator=validator, indexer=indexer, finder=search, dialect=db.dialect)
+    return Services(settings, db, packages, validator, search_params, indexer, search, repository)

@@ -1,0 +1,54 @@
+"""Runtime configuration.
+
+Every knob of the server lives here and is read from `ONCOLINK_*` environment variables (or `.env`),
+so scripts and integrators can rely on the names of DESIGN.md §5. Settings are built by `get_settings()`
+rather than at import time, because tests run the same process against SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ONCOLINK_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///./var/oncolink.db"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    mllp_port: int = 2575
+    package_cache: Path = Field(default_factory=lambda: Path.home() / ".fhir" / "packages")
+    package_registry_url: str = "https://packages.fhir.org"
+    # Public base URL written into Location headers and Bundle links; derived from host/port when empty.
+    base_url: str = ""
+    log_level: str = "info"
+    # Paging and limits.
+    default_page_size: int = 20
+    max_page_size: int = 1000
+    max_body_bytes: int = 20 * 1024 * 1024
+    max_bundle_entries: int = 10_000
+    max_json_depth: int = 64
+    db_pool_size: int = 10
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_driver(cls, value: str) -> str:
+        """Accept the libpq-style URL users copy from psql and select the psycopg 3 driver for it."""
+        for prefix in ("postgresql://", "postgres://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix):]
+        return value
+
+    @property
+    def fhir_base(self) -> str:
+        base = self.base_url or f"http://{self.host}:{self.port}"
+        return base.rstrip("/") + "/fhir"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Persistence: tables, engine and migrations. Everything above talks to `Database` only."""

@@ -1,0 +1,1 @@
+"""Conformance resources (FHIR packages) and validation of instances against them."""
