@@ -197,8 +197,7 @@ class BundleProcessor:
             result = repo.conditional_patch(conn, entry.res_type, entry.query or "", apply, if_match=entry.if_match)
         return self._write_response(entry, result)
 
-    @staticmethod
-    def _entry_patch(entry: Entry) -> Any:
+    def _entry_patch(self, entry: Entry) -> Any:
         body = entry.resource
         if isinstance(body, dict) and body.get("resourceType") == "Binary":
             try:
@@ -206,8 +205,8 @@ class BundleProcessor:
             except (binascii.Error, ValueError) as exc:
                 raise BadRequest(f"{entry.where}.resource: the Binary does not hold a JSON Patch ({exc})",
                                  expression=(f"{entry.where}.resource.data",)) from exc
-            return applier_for("application/json-patch+json", document)
-        return applier_for("application/fhir+json", body)
+            return applier_for("application/json-patch+json", document, self.svc.packages)
+        return applier_for("application/fhir+json", body, self.svc.packages)
 
     # -- transaction -------------------------------------------------------------------------
 

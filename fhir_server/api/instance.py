@@ -43,7 +43,7 @@ def update(res_type: TypeDep, res_id: str, request: Request, svc: ServicesDep, b
 @router.patch("/{res_type}/{res_id}")
 def patch(res_type: TypeDep, res_id: str, request: Request, svc: ServicesDep, base: BaseDep, prefer: PreferDep,
           raw: BodyDep, limits: LimitsDep) -> Response:
-    apply = patch_applier(request.headers.get("content-type", ""), raw, limits)
+    apply = patch_applier(request.headers.get("content-type", ""), raw, limits, svc.packages)
     with svc.db.write() as conn:
         result = svc.repository.patch(conn, res_type, res_id, apply, if_match=request.headers.get("if-match"))
     return write_response(result, base, prefer, request)

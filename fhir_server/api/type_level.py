@@ -50,7 +50,7 @@ def conditional_update(res_type: TypeDep, request: Request, svc: ServicesDep, ba
 def conditional_patch(res_type: TypeDep, request: Request, svc: ServicesDep, base: BaseDep, prefer: PreferDep,
                       raw: BodyDep, limits: LimitsDep) -> Response:
     query = criteria(request, "patch")
-    apply = patch_applier(request.headers.get("content-type", ""), raw, limits)
+    apply = patch_applier(request.headers.get("content-type", ""), raw, limits, svc.packages)
     with svc.db.write() as conn:
         result = svc.repository.conditional_patch(conn, res_type, query, apply,
                                                   if_match=request.headers.get("if-match"))

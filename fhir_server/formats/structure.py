@@ -115,6 +115,19 @@ class StructureModel:
             self._base_type[type_code] = None if sd is None else str(sd["type"])
         return self._base_type[type_code]
 
+    def derives_from(self, type_code: str, ancestor: str) -> bool:
+        """True when `type_code` is `ancestor` or specialises it (`Age` → `Quantity`)."""
+        seen = 0
+        current: str | None = type_code
+        while current and seen < 16:
+            if current == ancestor:
+                return True
+            sd = self._definition(current)
+            base = sd.get("baseDefinition") if sd else None
+            current = base.rsplit("/", 1)[1] if isinstance(base, str) and base.startswith(SD_PREFIX) else None
+            seen += 1
+        return False
+
     def is_resource_type(self, name: str) -> bool:
         """True for concrete resource types (`Patient`), false for abstract ones and datatypes."""
         known = self._resource_types.get(name)

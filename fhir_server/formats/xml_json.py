@@ -35,6 +35,8 @@ XML_NS = "http://www.w3.org/XML/1998/namespace"
 _F = "{" + FHIR_NS + "}"
 _X = "{" + XHTML_NS + "}"
 _EXTENSION_CONTEXT = Context("Extension", "Extension")
+# Written `<br/>`; every other empty element as `<td></td>`, which HTML parsers also read right.
+_VOID_ELEMENTS = frozenset({"area", "br", "col", "hr", "img", "wbr"})
 
 _INTEGER_RE = re.compile(r"-?(0|[1-9][0-9]*)")
 _DECIMAL_RE = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
@@ -278,7 +280,7 @@ def _write_xhtml(element: ET.Element, parts: list[str], expression: str, *, root
                 raise _invalid(f"narrative attribute {attr!r} is not allowed", expression)
             attr = "xml:" + local
         parts.append(f' {attr}="{_escape_attr(value)}"')
-    if element.text is None and len(element) == 0:
+    if element.text is None and len(element) == 0 and name in _VOID_ELEMENTS:
         parts.append("/>")
         return
     parts.append(">")
