@@ -15,7 +15,8 @@ from sqlalchemy.exc import OperationalError
 from .settings import Settings
 from .validation.packages import R4_CORE, PackageError, install
 
-app = typer.Typer(help="Onco'Link FHIR server and tools.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(help="Onco'Link FHIR server and tools.", no_args_is_help=True, add_completion=False,
+                  pretty_exceptions_enable=False)
 packages_app = typer.Typer(help="Manage the local FHIR package cache.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(packages_app, name="packages")

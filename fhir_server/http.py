@@ -23,7 +23,8 @@ def check_accept(request: Request) -> None:
     """406 unless the client can take JSON: XML is not served yet (stated in the CapabilityStatement)."""
     fmt = request.query_params.get("_format")
     if fmt is not None:
-        if fmt.split(";")[0].strip() not in JSON_TYPES:
+        # Clients rarely encode the '+' of `_format=application/fhir+json`, so it arrives as a space.
+        if fmt.split(";")[0].strip().replace(" ", "+") not in JSON_TYPES:
             raise NotAcceptable(f"_format={fmt} is not supported; this server answers application/fhir+json only")
         return
     accept = request.headers.get("accept")

@@ -188,9 +188,9 @@ class Repository:
         self, conn: Connection, res_type: str, res_id: str, body: Any, *, if_match: str | None = None,
         method: str = "PUT",
     ) -> WriteResult:
-        body = self.check(res_type, body)
         if not valid_id(res_id):
-            raise BadRequest(f"{res_id!r} is not a valid FHIR id", expression=("id",))
+            raise BadRequest(f"{res_id!r} in the URL is not a valid FHIR id", expression=(f"{res_type}.id",))
+        body = self.check(res_type, body)
         body_id = body.get("id")
         if body_id is None:
             raise BadRequest("An update must carry the resource id in the body", expression=(f"{res_type}.id",))

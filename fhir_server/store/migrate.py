@@ -15,7 +15,8 @@ _HERE = Path(__file__).parent
 def alembic_config(db: Database) -> Config:
     config = Config()
     config.set_main_option("script_location", str(_HERE / "migrations"))
-    config.set_main_option("sqlalchemy.url", db.url.render_as_string(hide_password=False))
+    # ConfigParser interpolates '%': URL-encoded options (e.g. search_path) must be escaped.
+    config.set_main_option("sqlalchemy.url", db.url.render_as_string(hide_password=False).replace("%", "%%"))
     return config
 
 

@@ -1,0 +1,109 @@
+"""What every benchmark needs: a server subprocess per database, percentiles, and RESULTS.md sections."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import httpx
+import psutil
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "RESULTS.md"
+PG_ADMIN_URL = os.environ.get("ONCOLINK_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@dataclass
+class Target:
+    """One database the benchmark runs against; PostgreSQL gets a throw-away schema."""
+
+    name: str
+    url: str
+    cleanup: object = None
+
+
+@contextmanager
+def targets(work: Path) -> Iterator[list[Target]]:
+    work.mkdir(parents=True, exist_ok=True)
+    sqlite_file = work / f"bench-{uuid.uuid4().hex[:8]}.db"
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG_ADMIN_URL)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield [
+            Target("SQLite", f"sqlite:///{sqlite_file}"),
+            Target("PostgreSQL", f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}"),
+        ]
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{sqlite_file}{suffix}").unlink(missing_ok=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def server(database_url: str, **extra_env: str) -> Iterator[tuple[str, psutil.Process]]:
+    """`oncolink serve` as users run it, in its own process; yields the FHIR base and the process."""
+    port = free_port()
+    env = {**os.environ, "ONCOLINK_DATABASE_URL": database_url, "ONCOLINK_PORT": str(port),
+           "ONCOLINK_MLLP_PORT": "0", "ONCOLINK_LOG_LEVEL": "warning", **extra_env}
+    proc = subprocess.Popen([sys.executable, "-m", "fhir_server", "serve"], env=env, cwd=ROOT)
+    base = f"http://127.0.0.1:{port}/fhir"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{base}/metadata", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError("the server did not start")
+        time.sleep(0.2)
+    try:
+        yield base, psutil.Process(proc.pid)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {date.today()}"
+
+
+def record(section: str, body: str) -> None:
+    """Replace (or append) the `## section` of bench/RESULTS.md, leaving other benchmarks' sections alone."""
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\nRecorded by `make bench`.\n"
+    block = f"## {section}\n\n{body.strip()}\n"
+    pattern = re.compile(rf"^## {re.escape(section)}\n.*?(?=^## |\Z)", re.S | re.M)
+    text = pattern.sub(lambda _m: block + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + block
+    RESULTS.write_text(text.rstrip() + "\n")
