@@ -37,7 +37,7 @@ _PRIMITIVE_NAMES = frozenset(
         "integer", "markdown", "oid", "positiveInt", "string", "time", "unsignedInt", "uri", "url", "uuid",
         "xhtml",
     }
-)
+)  # fmt: skip
 _ABSTRACT_RESOURCES = frozenset({"Resource", "DomainResource"})
 
 
@@ -223,9 +223,7 @@ class SchemaCompiler:
         for schema_path, rules_ in required.items():
             schemas[schema_path].required = tuple(rules_)
 
-    def _rules(
-        self, element: dict[str, Any], name: str, schemas: dict[str, TypeSchema]
-    ) -> list[ElementRule]:
+    def _rules(self, element: dict[str, Any], name: str, schemas: dict[str, TypeSchema]) -> list[ElementRule]:
         """The rules of one ElementDefinition: one per JSON name (several for a choice)."""
         path = element["path"]
         maximum = _max(element.get("max", "*"))
@@ -263,9 +261,7 @@ class SchemaCompiler:
             return rules
         return [self._typed(name, types[0], element, common)]
 
-    def _typed(
-        self, key: str, type_: dict[str, Any], element: dict[str, Any], common: dict[str, Any]
-    ) -> ElementRule:
+    def _typed(self, key: str, type_: dict[str, Any], element: dict[str, Any], common: dict[str, Any]) -> ElementRule:
         raw_code = type_["code"]
         code = _type_code(type_)
         path = common["path"]
