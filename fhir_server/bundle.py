@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import copy
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -161,6 +160,7 @@ class BundleProcessor:
         repo = self.repo
         if entry.method in ("GET", "HEAD"):
             if entry.res_id is None:
+                repo.flush_index(conn)
                 bundle = self.svc.search.search_url(conn, entry.res_type, entry.query or "", self.base)
                 return {"resource": bundle, "response": {"status": "200 OK"}}
             if entry.version is not None:
@@ -261,9 +261,9 @@ class BundleProcessor:
         return targets
 
     def _rewrite(self, conn: Connection, entry: Entry, targets: dict[str, str]) -> None:
+        """Rewrite references in place: the entry's resource was parsed for this request alone."""
         if not isinstance(entry.resource, dict):
             return
-        entry.resource = copy.deepcopy(entry.resource)
         stack: list[Any] = [entry.resource]
         while stack:
             node = stack.pop()
@@ -289,7 +289,7 @@ class BundleProcessor:
             if res_type not in self.svc.validator.resource_types:
                 raise BadRequest(f"{entry.where}: conditional reference {ref} names an unknown type",
                                  expression=(f"{entry.where}.resource",))
-            matches = self.svc.search.find(conn, res_type, query)
+            matches = self.repo.find(conn, res_type, query)
             if len(matches) != 1:
                 raise PreconditionFailed(
                     f"{entry.where}: conditional reference {ref} matches {len(matches)} resources; it must match "
@@ -343,7 +343,7 @@ class BundleProcessor:
         if kind == "batch":
             responses = self.batch(entries)
         else:
-            with self.svc.db.write() as conn:
+            with self.svc.db.write() as conn, self.repo.deferred_indexing(conn):
                 responses = self.transaction(conn, entries)
         return {"resourceType": "Bundle", "type": f"{kind}-response", "entry": responses}
 

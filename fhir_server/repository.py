@@ -9,6 +9,8 @@ same transaction.
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -27,6 +29,8 @@ class Validator(Protocol):
 
 class Indexer(Protocol):
     def replace(self, conn: Connection, pk: int, res_type: str, resource: dict[str, Any] | None) -> None: ...
+
+    def replace_many(self, conn: Connection, items: list[tuple[int, str, dict[str, Any] | None]]) -> None: ...
 
 
 class Finder(Protocol):
@@ -64,6 +68,17 @@ _CURRENT_COLUMNS = (
     resource.c.deleted,
     resource.c.content,
 )
+
+
+# Prebuilt statements: building and cache-keying a new Core statement per write costs more than the SQL.
+_INSERT_CURRENT = sa.insert(resource).returning(resource.c.pk)
+_UPDATE_CURRENT = sa.update(resource).where(
+    resource.c.pk == sa.bindparam("where_pk"), resource.c.version_id == sa.bindparam("where_version")
+)
+_INSERT_VERSION = sa.insert(resource_version)
+
+# Key in `Connection.info` of the index rows a transaction has not written yet (see deferred_indexing).
+_PENDING_INDEX = "oncolink.pending_index"
 
 
 def _stored(row: sa.Row[Any], method: str = "GET") -> Stored:
@@ -151,25 +166,48 @@ class Repository:
             "version_id": version_id, "last_updated": now, "deleted": body is None, "content": content,
         }
         if current is None:
-            pk = conn.execute(
-                sa.insert(resource).values(res_type=res_type, res_id=res_id, **values).returning(resource.c.pk)
-            ).scalar_one()
+            pk = conn.execute(_INSERT_CURRENT, {"res_type": res_type, "res_id": res_id, **values}).scalar_one()
         else:
             pk = current.pk
             moved = conn.execute(
-                sa.update(resource)
-                .where(resource.c.pk == pk, resource.c.version_id == current.version_id)
-                .values(**values)
+                _UPDATE_CURRENT, {"where_pk": pk, "where_version": current.version_id, **values}
             ).rowcount
             if moved != 1:
                 raise Conflict(f"{res_type}/{res_id} was changed by another request; retry")
-        conn.execute(
-            sa.insert(resource_version).values(
-                res_pk=pk, res_type=res_type, res_id=res_id, method=method, **values
-            )
-        )
-        self.indexer.replace(conn, pk, res_type, content)
+        conn.execute(_INSERT_VERSION, {"res_pk": pk, "res_type": res_type, "res_id": res_id, "method": method,
+                                       **values})
+        pending = conn.info.get(_PENDING_INDEX)
+        if pending is None:
+            self.indexer.replace(conn, pk, res_type, content)
+        else:
+            pending[pk] = (pk, res_type, content)
         return Stored(pk, res_type, res_id, version_id, now, body is None, content, method)
+
+    # -- search index ------------------------------------------------------------------------
+
+    @contextmanager
+    def deferred_indexing(self, conn: Connection) -> Iterator[None]:
+        """Within this block, index rows are written in bulk (one statement per index table) when the
+        index is next read through `find`/`flush_index`, and at the end. A transaction Bundle of 100
+        creates then costs a handful of index statements instead of a dozen per resource."""
+        conn.info[_PENDING_INDEX] = {}
+        try:
+            yield
+            self.flush_index(conn)
+        finally:
+            conn.info.pop(_PENDING_INDEX, None)
+
+    def flush_index(self, conn: Connection) -> None:
+        pending = conn.info.get(_PENDING_INDEX)
+        if pending:
+            items = list(pending.values())
+            pending.clear()
+            self.indexer.replace_many(conn, items)
+
+    def find(self, conn: Connection, res_type: str, query: str) -> list[tuple[int, str]]:
+        """Matches of conditional criteria, seeing this transaction's own writes."""
+        self.flush_index(conn)
+        return self.finder.find(conn, res_type, query)
 
     def create(
         self, conn: Connection, res_type: str, body: Any, *, if_none_exist: str | None = None,
@@ -264,7 +302,7 @@ class Repository:
 
     def match_one(self, conn: Connection, res_type: str, query: str, what: str) -> tuple[int, str] | None:
         """The single match of a conditional query, None for no match, 412 for several."""
-        matches = self.finder.find(conn, res_type, query)
+        matches = self.find(conn, res_type, query)
         if len(matches) > 1:
             raise PreconditionFailed(
                 f"{what} criteria '{query}' match {len(matches)} {res_type} resources; they must match at most one",
