@@ -95,6 +95,8 @@ class Repository:
     # -- reads -------------------------------------------------------------------------------
 
     def current(self, conn: Connection, res_type: str, res_id: str, *, lock: bool = False) -> Stored | None:
+        if not valid_id(res_id):  # never stored; and PostgreSQL rejects some bytes (NUL) outright
+            return None
         query = sa.select(*_CURRENT_COLUMNS).where(resource.c.res_type == res_type, resource.c.res_id == res_id)
         if lock and self._lock_rows:
             query = query.with_for_update()
@@ -114,7 +116,7 @@ class Repository:
         return stored
 
     def vread(self, conn: Connection, res_type: str, res_id: str, version_id: str) -> Stored:
-        if not version_id.isdigit():
+        if not valid_id(res_id) or not version_id.isdigit() or len(version_id) > 9:  # 9 digits: INTEGER column
             raise NotFound(f"{res_type}/{res_id} has no version {version_id!r}")
         v = resource_version.c
         row = conn.execute(

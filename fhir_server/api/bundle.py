@@ -7,9 +7,9 @@ from fastapi.responses import Response
 
 from ..bundle import BundleProcessor
 from ..http import Prefer, fhir_response, read_resource_body
-from .deps import JSON_ONLY, BaseDep, BodyDep, LimitsDep, ServicesDep
+from .deps import FHIR_ROUTE, BaseDep, BodyDep, LimitsDep, ServicesDep
 
-router = APIRouter(prefix="/fhir", dependencies=JSON_ONLY)
+router = APIRouter(prefix="/fhir", dependencies=FHIR_ROUTE)
 
 
 @router.post("")

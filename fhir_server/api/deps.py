@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from ..errors import NotFound
+from ..errors import BadRequest, NotFound
 from ..http import BodyLimits, Prefer, check_accept
 from ..services import Services
 
@@ -29,8 +29,14 @@ def known_type(res_type: str, request: Request) -> str:
     return res_type
 
 
-def accept_json(request: Request) -> None:
+def fhir_request(request: Request) -> None:
+    """Checks every FHIR route shares: a JSON answer is acceptable, and the URL holds no NUL.
+
+    No FHIR value may contain a NUL character, and PostgreSQL rejects it in text outright, so it is
+    refused here once rather than in each parameter parser."""
     check_accept(request)
+    if "\x00" in request.url.path or any("\x00" in v for _, v in request.query_params.multi_items()):
+        raise BadRequest("The URL contains a NUL character, which no FHIR value may hold", code="value")
 
 
 def prefer(request: Request) -> Prefer:
@@ -52,4 +58,4 @@ TypeDep = Annotated[str, Depends(known_type)]
 PreferDep = Annotated[Prefer, Depends(prefer)]
 BodyDep = Annotated[bytes, Depends(raw_body)]
 LimitsDep = Annotated[BodyLimits, Depends(body_limits)]
-JSON_ONLY = [Depends(accept_json)]
+FHIR_ROUTE = [Depends(fhir_request)]

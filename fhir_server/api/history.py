@@ -7,9 +7,9 @@ from fastapi.responses import Response
 
 from ..history import HistoryQuery, history_bundle
 from ..http import fhir_response
-from .deps import JSON_ONLY, BaseDep, ServicesDep, TypeDep
+from .deps import FHIR_ROUTE, BaseDep, ServicesDep, TypeDep
 
-router = APIRouter(prefix="/fhir", dependencies=JSON_ONLY)
+router = APIRouter(prefix="/fhir", dependencies=FHIR_ROUTE)
 
 
 def _history(request: Request, svc: ServicesDep, base: str, res_type: str | None, res_id: str | None) -> Response:

@@ -7,9 +7,9 @@ from fastapi.responses import Response
 
 from ..http import fhir_response, read_resource_body, version_headers, write_response
 from ..patching import patch_applier
-from .deps import JSON_ONLY, BaseDep, BodyDep, LimitsDep, PreferDep, ServicesDep, TypeDep
+from .deps import FHIR_ROUTE, BaseDep, BodyDep, LimitsDep, PreferDep, ServicesDep, TypeDep
 
-router = APIRouter(prefix="/fhir", dependencies=JSON_ONLY)
+router = APIRouter(prefix="/fhir", dependencies=FHIR_ROUTE)
 
 
 @router.get("/{res_type}/{res_id}")

@@ -7,9 +7,9 @@ from fastapi.responses import Response
 
 from ..capabilities import capability_statement
 from ..http import fhir_response
-from .deps import JSON_ONLY, BaseDep, ServicesDep
+from .deps import FHIR_ROUTE, BaseDep, ServicesDep
 
-router = APIRouter(prefix="/fhir", dependencies=JSON_ONLY)
+router = APIRouter(prefix="/fhir", dependencies=FHIR_ROUTE)
 
 
 @router.get("/metadata")
