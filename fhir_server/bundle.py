@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import orjson
@@ -25,6 +26,8 @@ from .patching import applier_for
 from .repository import Stored, WriteResult
 from .resources import etag, instant, new_id
 from .services import Services
+
+T = TypeVar("T")
 
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
 
@@ -310,14 +313,26 @@ class BundleProcessor:
         for entry in entries:
             if entry.method in ("POST", "PUT"):
                 self._rewrite(conn, entry, targets)
-        for entry in sorted((e for e in entries if e.method != "DELETE"), key=lambda e: _ORDER[e.method]):
+        # Plain creates (no ifNoneExist match) are checked one by one, then written in bulk.
+        creates = [e for e in entries if e.method == "POST" and e.assigned_id]
+        for entry in creates:
+            self._guarded_call(entry, lambda e=entry: self.repo.check(e.res_type, e.resource))
+        results = self.repo.create_many(conn, [(e.res_type, e.assigned_id or "", e.resource) for e in creates])
+        for entry, result in zip(creates, results, strict=True):
+            entry.response = self._write_response(entry, result)
+        rest = [e for e in entries if e.method != "DELETE" and not (e.method == "POST" and e.assigned_id)]
+        for entry in sorted(rest, key=lambda e: _ORDER[e.method]):
             entry.response = self._guarded(conn, entry)
         return [e.response for e in entries]
 
     def _guarded(self, conn: Connection, entry: Entry) -> dict[str, Any]:
-        """Run one entry, re-homing its error's expressions into the Bundle."""
+        return self._guarded_call(entry, lambda: self._execute(conn, entry))
+
+    @staticmethod
+    def _guarded_call(entry: Entry, call: Callable[[], T]) -> T:
+        """Run one entry's work, re-homing its error's expressions into the Bundle."""
         try:
-            return self._execute(conn, entry)
+            return call()
         except FhirError as exc:
             raise _rehome(exc, entry) from exc
 
