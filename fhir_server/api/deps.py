@@ -1,4 +1,8 @@
-"""Request-scoped helpers shared by the routers."""
+"""Request-scoped helpers shared by the routers.
+
+They are `async def` although they never await: FastAPI runs a plain `def` dependency in the
+threadpool, and a thread hop per dependency costs more than the work itself.
+"""
 
 from __future__ import annotations
 
@@ -11,25 +15,29 @@ from ..http import BodyLimits, Prefer, check_accept
 from ..services import Services
 
 
-def services(request: Request) -> Services:
+def _services(request: Request) -> Services:
     return request.app.state.services  # type: ignore[no-any-return]
 
 
-def fhir_base(request: Request) -> str:
+async def services(request: Request) -> Services:
+    return _services(request)
+
+
+async def fhir_base(request: Request) -> str:
     """The public FHIR base: configured, or as the client reached us (behind a proxy, set it)."""
-    configured = services(request).settings.base_url
+    configured = _services(request).settings.base_url
     if configured:
         return configured.rstrip("/") + "/fhir"
     return str(request.base_url).rstrip("/") + "/fhir"
 
 
-def known_type(res_type: str, request: Request) -> str:
-    if res_type not in services(request).validator.resource_types:
+async def known_type(res_type: str, request: Request) -> str:
+    if res_type not in _services(request).validator.resource_types:
         raise NotFound(f"Unknown resource type {res_type!r}; this server serves the R4 resource types")
     return res_type
 
 
-def fhir_request(request: Request) -> None:
+async def fhir_request(request: Request) -> None:
     """Checks every FHIR route shares: a JSON answer is acceptable, and the URL holds no NUL.
 
     No FHIR value may contain a NUL character, and PostgreSQL rejects it in text outright, so it is
@@ -39,7 +47,7 @@ def fhir_request(request: Request) -> None:
         raise BadRequest("The URL contains a NUL character, which no FHIR value may hold", code="value")
 
 
-def prefer(request: Request) -> Prefer:
+async def prefer(request: Request) -> Prefer:
     return Prefer.parse(request.headers.get("prefer"))
 
 
@@ -47,8 +55,8 @@ async def raw_body(request: Request) -> bytes:
     return await request.body()
 
 
-def body_limits(request: Request) -> BodyLimits:
-    settings = services(request).settings
+async def body_limits(request: Request) -> BodyLimits:
+    settings = _services(request).settings
     return BodyLimits(settings.max_body_bytes, settings.max_json_depth)
 
 
