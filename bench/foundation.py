@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from .common import ROOT, Target, machine, percentile, record, server, targets
 from .data import patient, transaction
+from .profile_create import profile
 
 CREATE_TOTAL = 10_000
 BUNDLE_SIZE = 100
@@ -135,6 +136,7 @@ def run_target(target: Target) -> dict[str, float]:
 
 def main() -> None:
     rows = []
+    profiles = []
     with targets(ROOT / "var" / "bench") as dbs:
         for target in dbs:
             print(f"[foundation] {target.name}: creating {CREATE_TOTAL} then filling to {READ_STORE} …", flush=True)
@@ -147,6 +149,7 @@ def main() -> None:
             )
             print(line, flush=True)
             rows.append(line)
+            profiles.append(f"**{target.name}**: {profile(target.url)}")
     body = (
         f"Machine: {machine()}. Server = `oncolink serve` subprocess, uvicorn over loopback; {CLIENTS} client "
         f"connections posting transaction Bundles of {BUNDLE_SIZE} Patients ({CREATE_TOTAL} in all), then filled to "
@@ -156,6 +159,9 @@ def main() -> None:
         "Targets: create ≥ 1,500/s (ratio aim ≥ 10 %), read p50 ≤ 3 ms and p99 ≤ 15 ms, RSS after creates ≤ 300 MB.\n\n"
         "| database | create (API) | raw INSERT | ratio | read p50 / p99 | raw SELECT p50 / p99 | server RSS |\n"
         "|---|---|---|---|---|---|---|\n" + "\n".join(rows)
+        + "\n\nWhere the create time goes (cProfile of the same transactions in-process, "
+        "`bench/profile_create.py`):\n\n"
+        + "\n\n".join(profiles)
     )
     record("Foundation (issue 3)", body)
 
