@@ -47,6 +47,9 @@ class Entry:
     if_match: str | None
     # Filled while processing a transaction.
     assigned_id: str | None = None
+    # A conditional PUT's match, resolved once before references are rewritten.
+    match: tuple[int, str] | None = None
+    matched: bool = False
     response: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -185,11 +188,14 @@ class BundleProcessor:
         if entry.method == "PUT":
             if entry.res_id is not None:
                 result = repo.update(conn, entry.res_type, entry.res_id, entry.resource, if_match=entry.if_match)
-            else:
-                body = entry.resource
-                if entry.assigned_id and isinstance(body, dict) and "id" not in body:
+            elif entry.matched:
+                body = repo.check(entry.res_type, entry.resource)
+                if entry.assigned_id and "id" not in body:
                     body = {**body, "id": entry.assigned_id}
-                result = repo.conditional_update(conn, entry.res_type, entry.query or "", body,
+                result = repo.update_matched(conn, entry.res_type, entry.query or "", entry.match, body,
+                                             if_match=entry.if_match)
+            else:
+                result = repo.conditional_update(conn, entry.res_type, entry.query or "", entry.resource,
                                                  if_match=entry.if_match)
             return self._write_response(entry, result)
         # PATCH: the resource is a FHIRPath Patch Parameters, or a Binary holding a JSON Patch.
@@ -248,6 +254,7 @@ class BundleProcessor:
             elif entry.method == "PUT" and entry.query:
                 conditional = f"{entry.res_type}?{_normalise_query(entry.query)}"
                 match = self.repo.match_one(conn, entry.res_type, entry.query, "Conditional update")
+                entry.match, entry.matched = match, True
                 body_id = entry.resource.get("id") if isinstance(entry.resource, dict) else None
                 if match is not None:
                     res_id = match[1]

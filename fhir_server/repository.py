@@ -346,6 +346,14 @@ class Repository:
     ) -> WriteResult:
         body = self.check(res_type, body)
         match = self.match_one(conn, res_type, query, "Conditional update")
+        return self.update_matched(conn, res_type, query, match, body, if_match=if_match)
+
+    def update_matched(
+        self, conn: Connection, res_type: str, query: str, match: tuple[int, str] | None, body: dict[str, Any],
+        *, if_match: str | None = None,
+    ) -> WriteResult:
+        """A conditional update whose criteria were already matched (a transaction resolves them once,
+        before rewriting references); `body` has been checked."""
         body_id = body.get("id")
         if match is None:
             res_id = body_id or new_id()
