@@ -6,7 +6,10 @@ SHARED ?= ../shared
 PACKAGE_SOURCE ?= $(SHARED)/fhir/packages
 R4_CORE := hl7.fhir.r4.core\#4.0.1
 
-.PHONY: setup packages run test lint bench clean
+IG := profiles
+SUSHI := $(IG)/node_modules/.bin/sushi
+
+.PHONY: setup packages run test lint bench clean fsh sushi-tools
 
 $(BIN)/oncolink: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,9 +30,25 @@ lint: setup
 	$(BIN)/ruff check .
 
 # pytest exits 5 when it collects nothing: that is a broken setup, and make treats it as the failure it is.
-test: setup lint
+test: setup lint sushi-tools
 	$(BIN)/python -m pytest -q -p no:cacheprovider; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the test setup is broken" >&2; fi; exit $$rc
+
+$(SUSHI): $(IG)/package.json $(IG)/package-lock.json
+	cd $(IG) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# SUSHI lets `make test` check that the committed FHIR package matches the FSH sources. Without npm or
+# its registry, that one test is skipped and says so; everything else runs on the committed JSON.
+sushi-tools:
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory $(SUSHI) || \
+	  echo "SUSHI could not be installed: the FSH up-to-date test will be skipped" >&2; \
+	else echo "npm not found: the FSH up-to-date test will be skipped" >&2; fi
+
+# Recompile the FSH and rebuild the package; commit profiles/fsh-generated and profiles/dist.
+fsh: packages $(SUSHI)
+	cd $(IG) && npm_config_fetch_retries=0 node_modules/.bin/sushi build . -l warn
+	$(BIN)/oncolink ig build
 
 bench: setup
 	$(BIN)/python -m bench.run

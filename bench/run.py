@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from . import foundation
+from . import foundation, validation_profiles
 
 
 def main() -> None:
     foundation.main()
+    validation_profiles.main()
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ from fastapi import FastAPI
 
 from . import outcomes
 from .api import bundle, history, instance, metadata, search, type_level
+from .operations import ig as ig_download
+from .operations import validate as validate_op
 from .services import Services, build_services
 from .settings import Settings, get_settings
 
@@ -33,6 +35,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     outcomes.install(app)
     # Order matters: literal segments (metadata, _history, _search) before `{res_type}/{res_id}`.
     app.include_router(metadata.router)
+    app.include_router(validate_op.router)
+    app.include_router(ig_download.router)
     app.include_router(bundle.router)
     app.include_router(history.router)
     app.include_router(search.router)

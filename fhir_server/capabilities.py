@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .services import Services
+from .validation.ig import capability_claims, ensure_loaded
 
 SERVER_VERSION = "0.1.0"
 
@@ -17,9 +18,9 @@ _TYPE_INTERACTIONS = [
 ]
 
 
-def _resource_entry(svc: Services, res_type: str) -> dict[str, Any]:
+def _resource_entry(svc: Services, res_type: str, supported: dict[str, list[str]]) -> dict[str, Any]:
     params = svc.search_params.for_type(res_type)
-    return {
+    entry: dict[str, Any] = {
         "type": res_type,
         "profile": f"http://hl7.org/fhir/StructureDefinition/{res_type}",
         "interaction": [{"code": code} for code in _TYPE_INTERACTIONS],
@@ -38,7 +39,13 @@ def _resource_entry(svc: Services, res_type: str) -> dict[str, Any]:
             for code, param in sorted(params.items())
             if param.url
         ],
+        "operation": [
+            {"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"},
+        ],
     }
+    if supported.get(res_type):
+        entry["supportedProfile"] = supported[res_type]
+    return entry
 
 
 def capability_statement(svc: Services, base: str) -> dict[str, Any]:
@@ -50,6 +57,7 @@ def capability_statement(svc: Services, base: str) -> dict[str, Any]:
 
 
 def _build(svc: Services, base: str) -> dict[str, Any]:
+    claims = capability_claims(ensure_loaded(svc.packages))
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -59,6 +67,8 @@ def _build(svc: Services, base: str) -> dict[str, Any]:
         "software": {"name": "Onco'Link FHIR", "version": SERVER_VERSION},
         "implementation": {"description": "Onco'Link FHIR server", "url": base},
         "fhirVersion": "4.0.1",
+        "instantiates": claims["instantiates"],
+        "implementationGuide": claims["implementationGuide"],
         # XML is not served: requests that need it get 406 (Accept/_format) or 415 (Content-Type).
         "format": ["application/fhir+json", "json"],
         "patchFormat": ["application/json-patch+json", "application/fhir+json"],
@@ -69,7 +79,9 @@ def _build(svc: Services, base: str) -> dict[str, Any]:
                     "JSON only (XML answers 406/415). Batch and transaction entries return only their response "
                     "unless Prefer: return=representation. Deleted resources answer 410 Gone."
                 ),
-                "resource": [_resource_entry(svc, t) for t in sorted(svc.validator.resource_types)],
+                "resource": [
+                    _resource_entry(svc, t, claims["supportedProfile"]) for t in sorted(svc.validator.resource_types)
+                ],
                 "interaction": [
                     {"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}, {"code": "search-system"},
                 ],

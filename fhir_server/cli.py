@@ -13,6 +13,8 @@ from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
 from .settings import Settings
+from .validation.cli import register as register_validation
+from .validation.ig import IgError
 from .validation.packages import R4_CORE, PackageError, install
 
 app = typer.Typer(help="Onco'Link FHIR server and tools.", no_args_is_help=True, add_completion=False,
@@ -21,6 +23,7 @@ packages_app = typer.Typer(help="Manage the local FHIR package cache.", no_args_
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(packages_app, name="packages")
 app.add_typer(db_app, name="db")
+register_validation(app)
 
 
 def fail(message: str) -> None:
@@ -64,7 +67,7 @@ def serve() -> None:
         fail(f"port {settings.port} on {settings.host} is already in use; stop the other process or set ONCOLINK_PORT")
     try:
         services = build_services(settings)
-    except PackageError as exc:
+    except (PackageError, IgError) as exc:
         fail(str(exc))
     except OperationalError as exc:
         fail(f"cannot open the database {settings.database_url} ({exc.orig}); check ONCOLINK_DATABASE_URL and that "

@@ -16,8 +16,10 @@ from .search.registry import SearchParameters
 from .settings import Settings
 from .store.database import Database
 from .store.migrate import upgrade
+from .validation.ig import ensure_loaded
 from .validation.packages import R4_CORE, PackageRegistry
 from .validation.structure import StructureValidator
+from .validation.validator import FhirValidator, WriteValidator
 
 
 @dataclass
@@ -30,6 +32,7 @@ class Services:
     indexer: SearchIndexer
     search: SearchEngine
     repository: Repository
+    profile_validator: FhirValidator
     # CapabilityStatements per public base URL, built on first request.
     capabilities: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -40,11 +43,14 @@ class Services:
 def build_services(settings: Settings, packages: PackageRegistry | None = None) -> Services:
     """`packages` may be shared between several services (tests); it is read-only once loaded."""
     packages = packages or PackageRegistry.from_cache(settings.package_cache, [R4_CORE])
+    ensure_loaded(packages)  # our implementation guide: profiles, SearchParameters, terminology
     db = Database(settings.database_url, pool_size=settings.db_pool_size)
     upgrade(db)
     validator = StructureValidator(packages)
     search_params = SearchParameters(packages)
     indexer = SearchIndexer(search_params)
     search = SearchEngine(search_params, db.dialect, settings)
-    repository = Repository(validator=validator, indexer=indexer, finder=search, dialect=db.dialect)
-    return Services(settings, db, packages, validator, search_params, indexer, search, repository)
+    profile_validator = FhirValidator(packages, validator, unknown_profile=settings.unknown_profile)
+    repository = Repository(validator=WriteValidator(profile_validator), indexer=indexer, finder=search,
+                            dialect=db.dialect)
+    return Services(settings, db, packages, validator, search_params, indexer, search, repository, profile_validator)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,6 +34,8 @@ class Settings(BaseSettings):
     max_bundle_entries: int = 10_000
     max_json_depth: int = 64
     db_pool_size: int = 10
+    # What a write claiming an unknown profile in meta.profile gets: a warning (accepted) or an error (422).
+    unknown_profile: Literal["warning", "error"] = "warning"
 
     @field_validator("database_url")
     @classmethod

@@ -97,8 +97,8 @@ class Package:
         self.name: str = manifest["name"]
         self.version: str = manifest["version"]
         self.dependencies: dict[str, str] = manifest.get("dependencies") or {}
-        self.entries = self._read_index()
         self._loaded: dict[str, dict[str, Any]] = {}
+        self.entries = self._read_index()
 
     def _read_index(self) -> list[IndexEntry]:
         index_file = self.folder / ".index.json"
@@ -125,6 +125,24 @@ class Package:
                 )
                 self._loaded[path.name] = doc
         return entries
+
+    @classmethod
+    def from_resources(
+        cls, name: str, version: str, resources: dict[str, dict[str, Any]], dependencies: dict[str, str] | None = None
+    ) -> Package:
+        """A package held in memory (e.g. our implementation guide built at start-up): `resources`
+        maps file names to resources, as they would sit in `package/`."""
+        package = cls.__new__(cls)
+        package.folder = Path("/nonexistent") / f"{name}#{version}" / "package"
+        package.name, package.version = name, version
+        package.dependencies = dict(dependencies or {})
+        package._loaded = dict(resources)
+        package.entries = [
+            IndexEntry(filename, doc["resourceType"], doc.get("id"), doc.get("url"), doc.get("version"))
+            for filename, doc in sorted(resources.items())
+            if isinstance(doc, dict) and "resourceType" in doc
+        ]
+        return package
 
     def load(self, entry: IndexEntry) -> dict[str, Any]:
         doc = self._loaded.get(entry.filename)

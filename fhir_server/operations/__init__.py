@@ -1,0 +1,1 @@
+"""FHIR operations ($validate…) and the routes that serve the implementation guide."""
