@@ -27,8 +27,10 @@ register_validation(app)
 
 
 def fail(message: str) -> None:
-    """One clear sentence on stderr and a non-zero exit: users need the fix, not a traceback."""
-    typer.echo(f"oncolink: {message}", err=True)
+    """One clear sentence on stderr and a non-zero exit: users need the fix, not a traceback.
+
+    Driver messages span several lines; they are folded so the sentence stays on one line."""
+    typer.echo(f"oncolink: {' '.join(message.split())}", err=True)
     raise typer.Exit(1)
 
 
