@@ -43,7 +43,7 @@ class Services:
 def build_services(settings: Settings, packages: PackageRegistry | None = None) -> Services:
     """`packages` may be shared between several services (tests); it is read-only once loaded."""
     packages = packages or PackageRegistry.from_cache(settings.package_cache, [R4_CORE])
-    ensure_loaded(packages)  # our implementation guide: profiles, SearchParameters, terminology
+    ensure_loaded(packages, settings.ig_dir)  # our implementation guide: profiles, SearchParameters, terminology
     db = Database(settings.database_url, pool_size=settings.db_pool_size)
     upgrade(db)
     validator = StructureValidator(packages)

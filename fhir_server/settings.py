@@ -15,6 +15,15 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+def default_ig_dir() -> Path:
+    """`profiles/` beside the source tree (editable installs, tests), else in the working directory (an
+    installed wheel run from the repository, or the Docker image's /app)."""
+    beside = Path(__file__).resolve().parents[1] / "profiles"
+    if (beside / "sushi-config.yaml").exists():
+        return beside
+    return Path.cwd() / "profiles"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ONCOLINK_", env_file=".env", extra="ignore")
 
@@ -36,6 +45,8 @@ class Settings(BaseSettings):
     db_pool_size: int = 10
     # What a write claiming an unknown profile in meta.profile gets: a warning (accepted) or an error (422).
     unknown_profile: Literal["warning", "error"] = "warning"
+    # The implementation guide folder (FSH sources, SUSHI output, built package).
+    ig_dir: Path = Field(default_factory=default_ig_dir)
 
     @field_validator("database_url")
     @classmethod

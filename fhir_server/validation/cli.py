@@ -15,7 +15,8 @@ import orjson
 import typer
 
 from ..errors import Issue, operation_outcome
-from .ig import IG_DIR, IgError, build, ensure_loaded
+from ..settings import Settings
+from .ig import IgError, build, ensure_loaded
 from .packages import R4_CORE, PackageError, PackageRegistry
 from .validator import FhirValidator, has_errors
 
@@ -30,8 +31,6 @@ def _fail(message: str) -> None:
 
 
 def _cache() -> Path:
-    from ..settings import Settings
-
     return Settings().package_cache
 
 
@@ -112,9 +111,10 @@ def validate(
 @ig_app.command("build")
 def ig_build(
     out: Annotated[Path | None, typer.Option(help="output folder (default profiles/dist)")] = None,
-    sources: Annotated[Path, typer.Option(help="the implementation guide folder")] = IG_DIR,
+    sources: Annotated[Path | None, typer.Option(help="the implementation guide folder (ONCOLINK_IG_DIR)")] = None,
 ) -> None:
     """Build the FHIR NPM package (snapshots, package.json, .index.json) from the committed SUSHI output."""
+    sources = sources or Settings().ig_dir
     try:
         registry = PackageRegistry.from_cache(_cache(), [R4_CORE])
         built = build(registry, sources)
@@ -131,8 +131,11 @@ def ig_build(
 
 
 @ig_app.command("install")
-def ig_install(sources: Annotated[Path, typer.Option(help="the implementation guide folder")] = IG_DIR) -> None:
+def ig_install(
+    sources: Annotated[Path | None, typer.Option(help="the implementation guide folder (ONCOLINK_IG_DIR)")] = None,
+) -> None:
     """Put the built package in the package cache as name#version, for other FHIR tools."""
+    sources = sources or Settings().ig_dir
     try:
         registry = PackageRegistry.from_cache(_cache(), [R4_CORE])
         built = build(registry, sources)

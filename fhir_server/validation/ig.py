@@ -13,7 +13,6 @@ from __future__ import annotations
 import gzip
 import io
 import logging
-import os
 import tarfile
 import time
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import Any
 import orjson
 import yaml
 
+from ..settings import default_ig_dir
 from .packages import R4_CORE, Package, PackageRegistry
 from .snapshot import SnapshotGenerator
 
@@ -31,19 +31,8 @@ log = logging.getLogger(__name__)
 SOURCES = Path("fsh-generated") / "resources"
 
 
-def _ig_dir() -> Path:
-    """`ONCOLINK_IG_DIR`, else `profiles/` beside the source tree (editable installs, tests), else in
-    the working directory (an installed wheel run from the repository or the Docker image's /app)."""
-    configured = os.environ.get("ONCOLINK_IG_DIR")
-    if configured:
-        return Path(configured)
-    beside = Path(__file__).resolve().parents[2] / "profiles"
-    if (beside / "sushi-config.yaml").exists():
-        return beside
-    return Path.cwd() / "profiles"
-
-
-IG_DIR = _ig_dir()
+# The code default; the server and the CLI take `Settings.ig_dir` (ONCOLINK_IG_DIR).
+IG_DIR = default_ig_dir()
 # Resource types that define things; every other instance is an example.
 CONFORMANCE_TYPES = frozenset({
     "StructureDefinition", "ValueSet", "CodeSystem", "SearchParameter", "CapabilityStatement", "Questionnaire",
