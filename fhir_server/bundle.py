@@ -15,7 +15,7 @@ import binascii
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import orjson
 from sqlalchemy import Connection
@@ -24,7 +24,7 @@ from .errors import BadRequest, FhirError, Issue, PayloadTooLarge, PreconditionF
 from .http import Prefer
 from .patching import applier_for
 from .repository import Stored, WriteResult
-from .resources import etag, instant, new_id
+from .resources import etag, instant, new_id, normalise_query
 from .services import Services
 
 T = TypeVar("T")
@@ -55,10 +55,6 @@ class Entry:
     @property
     def where(self) -> str:
         return f"Bundle.entry[{self.index}]"
-
-
-def _normalise_query(query: str) -> str:
-    return urlencode(sorted(parse_qsl(query, keep_blank_values=True)))
 
 
 class BundleProcessor:
@@ -225,7 +221,7 @@ class BundleProcessor:
             if entry.method in ("GET", "HEAD"):
                 continue
             key = f"{entry.res_type}/{entry.res_id}" if entry.res_id else (
-                f"{entry.res_type}?{_normalise_query(entry.query)}" if entry.query else None)
+                f"{entry.res_type}?{normalise_query(entry.query)}" if entry.query else None)
             if key is None:
                 continue
             if key in seen:
@@ -242,7 +238,7 @@ class BundleProcessor:
             conditional: str | None = None
             if entry.method == "POST":
                 if entry.if_none_exist:
-                    conditional = f"{entry.res_type}?{_normalise_query(entry.if_none_exist)}"
+                    conditional = f"{entry.res_type}?{normalise_query(entry.if_none_exist)}"
                     match = self.repo.match_one(conn, entry.res_type, entry.if_none_exist, "ifNoneExist")
                     if match is not None:
                         target = f"{entry.res_type}/{match[1]}"
@@ -252,7 +248,7 @@ class BundleProcessor:
             elif entry.method == "PUT" and entry.res_id is not None:
                 target = f"{entry.res_type}/{entry.res_id}"
             elif entry.method == "PUT" and entry.query:
-                conditional = f"{entry.res_type}?{_normalise_query(entry.query)}"
+                conditional = f"{entry.res_type}?{normalise_query(entry.query)}"
                 match = self.repo.match_one(conn, entry.res_type, entry.query, "Conditional update")
                 entry.match, entry.matched = match, True
                 body_id = entry.resource.get("id") if isinstance(entry.resource, dict) else None
@@ -291,9 +287,9 @@ class BundleProcessor:
         if ref.startswith("urn:uuid:") or ref.startswith("urn:oid:"):
             raise BadRequest(f"{entry.where}: reference {ref} is not the fullUrl of any entry in the Bundle",
                              code="not-found", expression=(f"{entry.where}.resource",))
-        if "?" in ref and not ref.startswith("#") and "://" not in ref:
+        if "?" in ref and not ref.startswith("#") and "://" not in ref.split("?", 1)[0]:
             res_type, _, query = ref.partition("?")
-            key = f"{res_type}?{_normalise_query(query)}"
+            key = f"{res_type}?{normalise_query(query)}"
             if key in targets:
                 return targets[key]
             if res_type not in self.svc.validator.resource_types:

@@ -9,6 +9,7 @@ same transaction.
 from __future__ import annotations
 
 import copy
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from .errors import BadRequest, Conflict, Gone, Issue, NotFound, PreconditionFailed, Unprocessable
-from .resources import instant, new_id, now_ms, parse_etag, valid_id
+from .resources import instant, new_id, normalise_query, now_ms, parse_etag, valid_id
 from .store.tables import resource, resource_version
 
 
@@ -92,6 +93,22 @@ def _stamp(body: dict[str, Any], res_id: str, version_id: int, now: datetime) ->
     meta["lastUpdated"] = instant(now)
     content["meta"] = meta
     return content
+
+
+def _without_server_meta(content: dict[str, Any]) -> dict[str, Any]:
+    meta = {k: v for k, v in (content.get("meta") or {}).items() if k not in ("versionId", "lastUpdated")}
+    stripped = {k: v for k, v in content.items() if k != "meta"}
+    if meta:
+        stripped["meta"] = meta
+    return stripped
+
+
+def _unchanged(current: Stored | None, body: dict[str, Any]) -> bool:
+    """A write that would store what is already current makes no version (as HAPI's no-op updates):
+    replaying an HL7 message or a transaction must leave the history as it was."""
+    if current is None or current.deleted or current.content is None:
+        return False
+    return _without_server_meta(current.content) == _without_server_meta({**body, "id": current.res_id})
 
 
 def _stored(row: sa.Row[Any], method: str = "GET") -> Stored:
@@ -289,6 +306,11 @@ class Repository:
             if pk is not None:
                 placeholder = Stored(pk, res_type, res_id, 0, now_ms(), True, None)
                 return WriteResult(self._write(conn, res_type, res_id, body, method, placeholder), created=True)
+        else:
+            raise Conflict(f"{res_type}/{res_id} is being created by another request; retry")
+        if _unchanged(current, body):
+            assert current is not None
+            return WriteResult(current, created=False, changed=False)
         created = current is None or current.deleted
         return WriteResult(self._write(conn, res_type, res_id, body, method, current), created=created)
 
@@ -327,12 +349,22 @@ class Repository:
         if not isinstance(patched, dict) or patched.get("id") != res_id or patched.get("resourceType") != res_type:
             raise Unprocessable("A patch must not change the resource type or id", code="business-rule")
         body = self.check(res_type, patched)
+        if _unchanged(current, body):
+            return WriteResult(current, created=False, changed=False)
         return WriteResult(self._write(conn, res_type, res_id, body, "PATCH", current), created=False)
 
     # -- conditional interactions ------------------------------------------------------------
 
     def match_one(self, conn: Connection, res_type: str, query: str, what: str) -> tuple[int, str] | None:
-        """The single match of a conditional query, None for no match, 412 for several."""
+        """The single match of a conditional query, None for no match, 412 for several.
+
+        On PostgreSQL the criteria are locked for the rest of the transaction first, so two concurrent
+        conditional creates of the same business identifier (two server processes receiving the same
+        HL7 message) serialise and the second one finds the first one's resource. SQLite has one writer."""
+        if self._lock_rows:
+            key = int.from_bytes(hashlib.blake2b(f"{res_type}?{normalise_query(query)}".encode(), digest_size=8)
+                                 .digest(), "big", signed=True)
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
         matches = self.find(conn, res_type, query)
         if len(matches) > 1:
             raise PreconditionFailed(

@@ -6,6 +6,7 @@ import re
 import uuid
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from urllib.parse import parse_qsl, urlencode
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 
@@ -35,6 +36,11 @@ def http_date(value: datetime) -> str:
 
 def etag(version_id: int) -> str:
     return f'W/"{version_id}"'
+
+
+def normalise_query(query: str) -> str:
+    """Search criteria in a canonical order, so equal conditions compare (and lock) equal."""
+    return urlencode(sorted(parse_qsl(query, keep_blank_values=True)))
 
 
 def parse_etag(value: str) -> str:

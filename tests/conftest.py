@@ -58,7 +58,8 @@ def pg_schema_url() -> Iterator[str]:
 def _truncate_all(db: Database) -> None:
     with db.write() as conn:
         inspector = sa.inspect(conn)
-        names = [n for n in inspector.get_table_names() if n != "alembic_version"]
+        # Every component's migration bookkeeping (alembic_version, dpi_alembic_version…) survives.
+        names = [n for n in inspector.get_table_names() if not n.endswith("alembic_version")]
         if db.dialect == "postgresql":
             if names:
                 conn.exec_driver_sql("TRUNCATE " + ", ".join(f'"{n}"' for n in names) + " RESTART IDENTITY CASCADE")

@@ -101,11 +101,25 @@ def test_conditional_entries_and_references_in_one_transaction(client: TestClien
     pat_id = first.json()["entry"][0]["response"]["location"].split("/")[1]
     obs_loc = first.json()["entry"][1]["response"]["location"].rsplit("/_history", 1)[0]
     assert client.get(f"/fhir/{obs_loc}").json()["subject"]["reference"] == f"Patient/{pat_id}"
-    # The same message again: the Patient is matched (new version, same id), no second Patient appears.
+    # The same message again: the Patient is matched and unchanged (no new version), no second Patient appears.
     second = post_bundle(client, "transaction", entries)
     assert second.status_code == 200
-    assert second.json()["entry"][0]["response"]["location"] == f"Patient/{pat_id}/_history/2"
-    assert client.get("/fhir/Patient/_history").json()["total"] == 2
+    assert second.json()["entry"][0]["response"]["location"] == f"Patient/{pat_id}/_history/1"
+    assert client.get("/fhir/Patient/_history").json()["total"] == 1
+    changed = [{**entries[0], "resource": {**patient(ins=ins), "gender": "male"}}, entries[1]]
+    third = post_bundle(client, "transaction", changed)
+    assert third.json()["entry"][0]["response"]["location"] == f"Patient/{pat_id}/_history/2"
+
+
+def test_conditional_reference_with_url_system(client: TestClient) -> None:
+    system = "https://hopital.example.org/ipp"
+    body = {**patient(), "identifier": [{"system": system, "value": "IPP-1"}]}
+    pat_id = client.post("/fhir/Patient", json=body).json()["id"]
+    response = post_bundle(client, "transaction", [
+        {"resource": obs(f"Patient?identifier={system}|IPP-1"), "request": POST_OBS}])
+    assert response.status_code == 200, response.text
+    obs_loc = response.json()["entry"][0]["response"]["location"].rsplit("/_history", 1)[0]
+    assert client.get(f"/fhir/{obs_loc}").json()["subject"]["reference"] == f"Patient/{pat_id}"
 
 
 def test_conditional_create_entry_reuses_match(client: TestClient) -> None:

@@ -8,7 +8,7 @@ import httpx
 
 from fhir_server.app import create_app
 from fhir_server.services import Services
-from tests.fhir_data import patient
+from tests.fhir_data import INS_OID, patient
 from tests.live_server import serve
 
 WRITERS = 8
@@ -65,3 +65,19 @@ def test_parallel_creates_with_one_client_id_make_one_resource(services: Service
             codes = sorted(pool.map(put, range(WRITERS)))
         assert codes == [200] * (WRITERS - 1) + [201]
         assert httpx.get(f"{base}/Patient/same-id").json()["meta"]["versionId"] == str(WRITERS)
+
+
+def test_parallel_conditional_creates_make_one_resource(services: Services) -> None:
+    """Two DPI messages for one new patient arriving at once must not create the patient twice."""
+    with serve(create_app(services=services)) as url:
+        base = f"{url}/fhir"
+        criteria = f"identifier={INS_OID}|2750375123456"
+
+        def create(n: int) -> int:
+            return httpx.post(f"{base}/Patient", json=patient(ins="2750375123456", family=f"R{n}"),
+                              headers={"If-None-Exist": criteria}, timeout=60).status_code
+
+        with ThreadPoolExecutor(WRITERS) as pool:
+            codes = sorted(pool.map(create, range(WRITERS)))
+        assert codes == [200] * (WRITERS - 1) + [201]
+        assert httpx.get(f"{base}/Patient/_history").json()["total"] == 1

@@ -53,9 +53,21 @@ def test_update_as_create_with_client_id(client: TestClient) -> None:
     assert response.status_code == 201
     assert response.json()["meta"]["versionId"] == "1"
     assert response.headers["Location"] == "http://testserver/fhir/Patient/pat-001/_history/1"
-    again = client.put("/fhir/Patient/pat-001", json={**patient(), "id": "pat-001"})
+    again = client.put("/fhir/Patient/pat-001", json={**patient(), "id": "pat-001", "gender": "other"})
     assert again.status_code == 200
     assert again.json()["meta"]["versionId"] == "2"
+
+
+def test_update_with_unchanged_content_makes_no_version(client: TestClient) -> None:
+    created = client.put("/fhir/Patient/same", json={**patient(), "id": "same"}).json()
+    resent = client.put("/fhir/Patient/same", json={**patient(), "id": "same"})
+    assert resent.status_code == 200
+    assert resent.headers["ETag"] == 'W/"1"'
+    assert resent.json()["meta"] == created["meta"]
+    # Client-owned meta (profile, tags) is content: changing it is a change.
+    tagged = client.put("/fhir/Patient/same", json={**patient(), "id": "same", "meta": {"tag": [{"code": "t"}]}})
+    assert tagged.headers["ETag"] == 'W/"2"'
+    assert client.get("/fhir/Patient/same/_history").json()["total"] == 2
 
 
 def test_update_id_rules(client: TestClient) -> None:
@@ -78,7 +90,7 @@ def test_if_match_optimistic_locking(client: TestClient) -> None:
     assert outcome["resourceType"] == "OperationOutcome"
     assert outcome["issue"][0]["code"] == "conflict"
     assert client.get(f"/fhir/Patient/{rid}").json()["meta"]["versionId"] == "1"
-    ok = client.put(f"/fhir/Patient/{rid}", json=created, headers={"If-Match": 'W/"1"'})
+    ok = client.put(f"/fhir/Patient/{rid}", json={**created, "gender": "male"}, headers={"If-Match": 'W/"1"'})
     assert ok.status_code == 200 and ok.headers["ETag"] == 'W/"2"'
 
 

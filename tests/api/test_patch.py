@@ -53,6 +53,14 @@ def test_patch_results_are_validated_and_failures_change_nothing(client: TestCli
     assert client.get(f"/fhir/Patient/{rid}").json()["meta"]["versionId"] == "1"
 
 
+def test_patch_that_changes_nothing_makes_no_version(client: TestClient) -> None:
+    rid = client.post("/fhir/Patient", json=patient()).json()["id"]
+    same = orjson.dumps([{"op": "replace", "path": "/gender", "value": "female"}])
+    response = client.patch(f"/fhir/Patient/{rid}", content=same, headers=JSON_PATCH)
+    assert response.status_code == 200
+    assert response.headers["ETag"] == 'W/"1"'
+
+
 def test_patch_if_match_and_missing(client: TestClient) -> None:
     rid = client.post("/fhir/Patient", json=patient()).json()["id"]
     ops = orjson.dumps([{"op": "replace", "path": "/gender", "value": "male"}])
