@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from . import foundation, validation_profiles
+from . import dpi_mllp, foundation, validation_profiles
 
 
 def main() -> None:
     foundation.main()
     validation_profiles.main()
+    dpi_mllp.main()
 
 
 if __name__ == "__main__":

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from . import outcomes
 from .api import bundle, history, instance, metadata, search, type_level
@@ -14,10 +15,16 @@ from .operations import validate as validate_op
 from .services import Services, build_services
 from .settings import Settings, get_settings
 
+Attachment = Callable[[FastAPI], AbstractAsyncContextManager[Any]]
 
-def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+
+def create_app(
+    settings: Settings | None = None, services: Services | None = None, *,
+    routers: Sequence[APIRouter] = (), attachments: Sequence[Attachment] = (),
+) -> FastAPI:
     """`services` may be injected (tests share one set across clients); otherwise the lifespan builds
-    them from `settings`."""
+    them from `settings`. `routers` and `attachments` (async context managers entered after the
+    server's start-up, e.g. the DPI adapter) are given by the CLI, which alone knows the adapters."""
     settings = settings or (services.settings if services else get_settings())
 
     @asynccontextmanager
@@ -25,7 +32,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         owned = services is None
         app.state.services = services or build_services(settings)
         try:
-            yield
+            async with AsyncExitStack() as stack:
+                for attach in attachments:
+                    await stack.enter_async_context(attach(app))
+                yield
         finally:
             if owned:
                 app.state.services.close()
@@ -37,6 +47,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(metadata.router)
     app.include_router(validate_op.router)
     app.include_router(ig_download.router)
+    for router in routers:
+        app.include_router(router)
     app.include_router(bundle.router)
     app.include_router(history.router)
     app.include_router(search.router)

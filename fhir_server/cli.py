@@ -12,6 +12,10 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
+from adapters.dpi import cli as dpi_cli
+from adapters.dpi.settings import DpiSettings
+from adapters.fhir_client import FhirClient
+
 from .settings import Settings
 from .validation.cli import register as register_validation
 from .validation.ig import IgError
@@ -24,6 +28,14 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(packages_app, name="packages")
 app.add_typer(db_app, name="db")
 register_validation(app)
+# `oncolink mllp` and `oncolink hl7 …`; replay goes through an in-process server on the configured database.
+dpi_cli.register(app, client_factory=lambda _settings: FhirClient.for_app(_in_process_app(), run_lifespan=True))
+
+
+def _in_process_app() -> object:
+    from .app import create_app
+
+    return create_app(load_settings())
 
 
 def fail(message: str) -> None:
@@ -57,16 +69,26 @@ def _port_free(host: str, port: int) -> bool:
 
 @app.command()
 def serve() -> None:
-    """Start the FHIR server (settings from ONCOLINK_* variables or .env)."""
+    """Start the FHIR server and the DPI adapter's MLLP listener (settings from ONCOLINK_* variables or .env)."""
     import uvicorn
+
+    from adapters.dpi.http import router as dpi_router
+    from adapters.dpi.service import attached as dpi_attached
 
     from .app import create_app
     from .services import build_services
 
     settings = load_settings()
+    try:
+        dpi_settings = DpiSettings()
+    except ValidationError as exc:
+        fail(f"invalid DPI adapter settings ({exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']})")
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if not _port_free(settings.host, settings.port):
         fail(f"port {settings.port} on {settings.host} is already in use; stop the other process or set ONCOLINK_PORT")
+    if dpi_settings.mllp_port and not _port_free(dpi_settings.listen_host, dpi_settings.mllp_port):
+        fail(f"MLLP port {dpi_settings.mllp_port} on {dpi_settings.listen_host} is already in use; stop the other "
+             "process, set ONCOLINK_MLLP_PORT, or 0 to disable the listener")
     try:
         services = build_services(settings)
     except (PackageError, IgError) as exc:
@@ -75,8 +97,12 @@ def serve() -> None:
         fail(f"cannot open the database {settings.database_url} ({exc.orig}); check ONCOLINK_DATABASE_URL and that "
              "the server is running")
     typer.echo(f"Onco'Link FHIR serving {settings.fhir_base} (database: {services.db.url.render_as_string()})")
-    uvicorn.run(create_app(settings, services), host=settings.host, port=settings.port,
-                log_level=settings.log_level, access_log=False)
+    if dpi_settings.mllp_port:
+        typer.echo(f"HL7 v2 MLLP listener on {dpi_settings.listen_host}:{dpi_settings.mllp_port}; "
+                   f"POST {settings.fhir_base.removesuffix('/fhir')}/hl7v2")
+    app_ = create_app(settings, services, routers=[dpi_router],
+                      attachments=[lambda application: dpi_attached(application, dpi_settings)])
+    uvicorn.run(app_, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False)
 
 
 @packages_app.command("install")

@@ -30,7 +30,6 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///./var/oncolink.db"
     host: str = "127.0.0.1"
     port: int = 8080
-    mllp_port: int = 2575
     package_cache: Path = Field(default_factory=lambda: Path.home() / ".fhir" / "packages")
     package_registry_url: str = "https://packages.fhir.org"
     # Public base URL written into Location headers and Bundle links; derived from host/port when empty.

@@ -1,0 +1,186 @@
+"""The message journal: every received message stored raw before it is processed, then its outcome.
+
+Messages that were not accepted (AE, AR, or the server failing) stay in a dead-letter state with the
+reason, and `oncolink hl7 replay` runs them again from the raw bytes. The tables belong to the adapter
+and are created by its own Alembic environment (version table `dpi_alembic_version`), in the server's
+database by default, without touching the server's tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, event
+from sqlalchemy.engine import make_url
+
+VERSION_TABLE = "dpi_alembic_version"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+RECEIVED = "received"
+ACCEPTED = "accepted"
+ERROR = "error"  # AE: the content must be fixed by the sender (or a mapping), then replayed
+REJECTED = "rejected"  # AR: type, version or framing we do not take
+FAILED = "failed"  # the server failed or was unreachable: replay as is
+DEAD = (ERROR, REJECTED, FAILED)
+
+metadata = sa.MetaData()
+message_table = sa.Table(
+    "dpi_message", metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("transport", sa.String(16), nullable=False),
+    sa.Column("peer", sa.String(255), nullable=False),
+    sa.Column("charset", sa.String(32), nullable=False),
+    sa.Column("control_id", sa.String(199), nullable=False),
+    sa.Column("message_type", sa.String(32), nullable=False),
+    sa.Column("raw", sa.LargeBinary(), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("ack_code", sa.String(2)),
+    sa.Column("error", sa.Text()),
+    sa.Column("resources", sa.JSON()),
+    sa.Column("unmapped", sa.JSON()),
+    sa.Column("summary", sa.Text()),
+    sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("processed_at", sa.DateTime(timezone=True)),
+)
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    id: int
+    received_at: datetime
+    transport: str
+    peer: str
+    charset: str
+    control_id: str
+    message_type: str
+    raw: bytes
+    status: str
+    ack_code: str | None
+    error: str | None
+    resources: list[str]
+    unmapped: list[str]
+    summary: str | None
+    attempts: int
+    processed_at: datetime | None
+
+
+def _engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return sa.create_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True,
+                                json_serializer=lambda v: orjson.dumps(v).decode(), json_deserializer=orjson.loads)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 60},
+                              json_serializer=lambda v: orjson.dumps(v).decode(), json_deserializer=orjson.loads)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Same file as the server: WAL and a long busy timeout so both writers queue instead of failing.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Journal:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = _engine(url)
+
+    def upgrade(self) -> None:
+        """Create or migrate the journal tables (idempotent; run at start-up)."""
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        url = self.engine.url.render_as_string(hide_password=False)
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))  # configparser interpolation
+        with self.engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "heads")
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def received(self, raw: bytes, *, transport: str, peer: str, charset: str, control_id: str,
+                 message_type: str) -> int:
+        with self.engine.begin() as conn:
+            return int(conn.execute(sa.insert(message_table).values(
+                received_at=_now(), transport=transport, peer=peer[:255], charset=charset[:32],
+                control_id=control_id[:199], message_type=message_type[:32], raw=raw, status=RECEIVED, attempts=0,
+            ).returning(message_table.c.id)).scalar_one())
+
+    def finish(self, entry_id: int, *, status: str, ack_code: str, error: str | None = None,
+               resources: list[str] | None = None, unmapped: list[str] | None = None, summary: str | None = None,
+               control_id: str | None = None, message_type: str | None = None, charset: str | None = None) -> None:
+        values: dict[str, Any] = {
+            "status": status, "ack_code": ack_code, "error": error, "resources": resources or [],
+            "unmapped": unmapped or [], "summary": summary, "processed_at": _now(),
+            "attempts": message_table.c.attempts + 1,
+        }
+        for key, value in (("control_id", control_id), ("message_type", message_type), ("charset", charset)):
+            if value is not None:
+                values[key] = value[:199]
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(message_table).where(message_table.c.id == entry_id).values(**values))
+
+    def get(self, entry_id: int) -> JournalEntry | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(message_table).where(message_table.c.id == entry_id)).first()
+        return _entry(row) if row is not None else None
+
+    def recent(self, limit: int = 50, status: str | None = None) -> list[JournalEntry]:
+        query = sa.select(message_table).order_by(message_table.c.id.desc()).limit(limit)
+        if status == "dead":
+            query = query.where(message_table.c.status.in_(DEAD))
+        elif status:
+            query = query.where(message_table.c.status == status)
+        with self.engine.connect() as conn:
+            return [_entry(r) for r in conn.execute(query)]
+
+    def dead_ids(self, limit: int = 10_000) -> list[int]:
+        """Dead-lettered messages, oldest first (replay keeps the original order per patient)."""
+        query = (sa.select(message_table.c.id).where(message_table.c.status.in_(DEAD))
+                 .order_by(message_table.c.id).limit(limit))
+        with self.engine.connect() as conn:
+            return [int(r[0]) for r in conn.execute(query)]
+
+    def count(self, status: str | None = None) -> int:
+        query = sa.select(sa.func.count()).select_from(message_table)
+        if status:
+            query = query.where(message_table.c.status == status)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+
+def _entry(row: sa.Row[Any]) -> JournalEntry:
+    m = row._mapping
+    received_at = m["received_at"]
+    if received_at.tzinfo is None:
+        received_at = received_at.replace(tzinfo=UTC)
+    return JournalEntry(
+        id=int(m["id"]), received_at=received_at, transport=m["transport"], peer=m["peer"], charset=m["charset"],
+        control_id=m["control_id"], message_type=m["message_type"], raw=bytes(m["raw"]), status=m["status"],
+        ack_code=m["ack_code"], error=m["error"], resources=list(m["resources"] or []),
+        unmapped=list(m["unmapped"] or []), summary=m["summary"], attempts=int(m["attempts"]),
+        processed_at=m["processed_at"],
+    )

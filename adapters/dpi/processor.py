@@ -1,0 +1,271 @@
+"""One message in, one ACK out: journal → parse → map → FHIR transaction → outcome → ACK.
+
+Shared by the MLLP listener, `POST /hl7v2` and `oncolink hl7 replay`. The ACK code follows what the
+server did: AA only after the transaction committed (HTTP 200), AE with ERR for content the server or
+the maps refuse (4xx, missing/invalid fields, unknown order), AR for messages we do not take. Server
+failures (5xx, unreachable) are retried, then answered AE and dead-lettered for replay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from adapters.fhir_client import FhirClient, FhirResponseError, FhirUnavailable
+
+from . import ack, journal
+from .er7 import Message, encode, parse_bytes
+from .errors import (
+    DATA_TYPE_ERROR,
+    INTERNAL_ERROR,
+    RECORD_LOCKED,
+    UNKNOWN_KEY,
+    UNSUPPORTED_EVENT_CODE,
+    UNSUPPORTED_MESSAGE_TYPE,
+    UNSUPPORTED_VERSION,
+    ContentError,
+    Location,
+    MessageError,
+    Problem,
+    Rejected,
+)
+from .journal import Journal
+from .locks import KeyedLocks
+from .maps import Mappings
+from .merge import build_merge
+from .transform import BUILDERS, Builder, Plan, SharedResources, lock_keys
+
+log = logging.getLogger(__name__)
+_ENTRY = re.compile(r"Bundle\.entry\[(\d+)\]")
+MERGE_ATTEMPTS = 3
+
+
+@dataclass
+class Outcome:
+    """What happened to one message (the ACK bytes are what the sender gets)."""
+
+    ack: bytes
+    code: str
+    journal_id: int | None
+    status: str
+    problems: list[Problem] = field(default_factory=list)
+    resources: list[str] = field(default_factory=list)
+    unmapped: list[str] = field(default_factory=list)
+    summary: str = ""
+
+    @property
+    def ack_text(self) -> str:
+        return self.ack.decode("iso-8859-1")
+
+
+class TransactionRefused(Exception):
+    """The server refused a plan: its error and the plan, to place the error on a segment."""
+
+    def __init__(self, error: FhirResponseError, plan: Plan) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.plan = plan
+
+
+class Processor:
+    def __init__(self, client: FhirClient, mappings: Mappings, journal_: Journal, *, default_charset: str = "",
+                 provenance: bool = True, retries: int = 2, application: str = "ONCOLINK") -> None:
+        self.client = client
+        self.mappings = mappings
+        self.journal = journal_
+        self.default_charset = default_charset
+        self.provenance = provenance
+        self.retries = retries
+        self.application = application
+        self.locks = KeyedLocks()
+        # Writers of the same new Practitioner/Medication queue, so that they never both create it.
+        self.shared_locks = KeyedLocks()
+        self.shared = SharedResources()
+
+    @classmethod
+    def create(cls, client: FhirClient, mappings_dir: Path, journal_: Journal, **options: Any) -> Processor:
+        return cls(client, Mappings.load(mappings_dir), journal_, **options)
+
+    # -- entry point --------------------------------------------------------------------------------
+
+    async def process(self, raw: bytes, *, transport: str, peer: str, journal_id: int | None = None) -> Outcome:
+        """Process one message. Never raises for anything the message or the server did."""
+        try:
+            message = parse_bytes(raw, self.default_charset)
+        except Rejected as exc:
+            header = ack.Header.salvage(raw)
+            entry = journal_id or await asyncio.to_thread(
+                self.journal.received, raw, transport=transport, peer=peer, charset=header.charset,
+                control_id=header.control_id, message_type="?")
+            return await self._finish(entry, header, exc, message_type="?")
+        header = ack.Header.of(message)
+        if not header.receiving_application:
+            header = dataclasses.replace(header, receiving_application=self.application)
+        async with self.locks.hold(lock_keys(message)):
+            entry = journal_id or await asyncio.to_thread(
+                self.journal.received, raw, transport=transport, peer=peer, charset=message.charset,
+                control_id=message.control_id, message_type=message.type_name)
+            try:
+                spec_check(self.mappings, message)
+                plan, response = await self._apply(message)
+            except (MessageError, TransactionRefused, FhirResponseError, FhirUnavailable) as exc:
+                return await self._finish(entry, header, exc, message)
+            except Exception as exc:  # a bug of ours: answer, journal, keep the listener alive
+                log.exception("DPI: unexpected failure on message %s (journal %s)", message.control_id, entry)
+                return await self._finish(entry, header, exc, message)
+        resources = [e.get("response", {}).get("location", "") for e in response.get("entry", [])]
+        if plan.unmapped:
+            log.warning("DPI: message %s (%s): segments not mapped and not listed as ignored: %s",
+                        message.control_id, message.type_name, ", ".join(plan.unmapped))
+        await asyncio.to_thread(self.journal.finish, entry, status=journal.ACCEPTED, ack_code="AA",
+                                resources=[r for r in resources if r], unmapped=plan.unmapped, summary=plan.summary)
+        text = ack.build(header, "AA")
+        return Outcome(_encode(text, message.charset), "AA", entry, journal.ACCEPTED,
+                       resources=[r for r in resources if r], unmapped=plan.unmapped, summary=plan.summary)
+
+    async def replay(self, entry: journal.JournalEntry) -> Outcome:
+        return await self.process(entry.raw, transport=entry.transport, peer=entry.peer, journal_id=entry.id)
+
+    # -- steps ------------------------------------------------------------------------------------------
+
+    def _builder(self, message: Message) -> Builder:
+        spec = self.mappings.messages[message.type_name]
+        return Builder(message, self.mappings, spec, self.shared, self.provenance)
+
+    async def _plan(self, message: Message) -> Plan:
+        builder = self._builder(message)
+        if builder.spec.kind == "merge":
+            return await build_merge(builder, self.client)
+        return BUILDERS[builder.spec.kind](builder)
+
+    async def _apply(self, message: Message) -> tuple[Plan, dict[str, Any]]:
+        attempts = 0
+        stale_cache_retried = False
+        while True:
+            plan = await self._plan(message)
+            try:
+                async with self.shared_locks.hold(list(plan.shared_written)):
+                    response = await self.client.transaction(plan.bundle)
+            except FhirResponseError as exc:
+                if exc.status == 412 and not stale_cache_retried and _mentions_shared(exc):
+                    # A Practitioner/Medication we remembered is gone or changed: rewrite it in full.
+                    self.shared.forget()
+                    stale_cache_retried = True
+                    continue
+                if exc.status in (409, 412) and attempts < MERGE_ATTEMPTS and plan.kind == "merge":
+                    attempts += 1
+                    continue
+                if exc.status >= 500 and attempts < self.retries:
+                    attempts += 1
+                    await asyncio.sleep(0.2 * attempts)
+                    continue
+                raise TransactionRefused(exc, plan) from exc
+            except FhirUnavailable:
+                if attempts < self.retries:
+                    attempts += 1
+                    await asyncio.sleep(0.5 * attempts)
+                    continue
+                raise
+            self.shared.remember(plan.shared_written)
+            return plan, response
+
+    async def _finish(self, entry: int, header: ack.Header, exc: Exception, message: Message | None = None,
+                      message_type: str | None = None) -> Outcome:
+        if isinstance(exc, MessageError):
+            code, problems = exc.ack_code, exc.problems
+            status = journal.REJECTED if code == "AR" else journal.ERROR
+        elif isinstance(exc, TransactionRefused):
+            code, problems, status = server_problems(exc.error, exc.plan)
+        elif isinstance(exc, FhirResponseError):
+            code, problems, status = server_problems(exc, None)
+        elif isinstance(exc, FhirUnavailable):
+            code, status = "AE", journal.FAILED
+            problems = [Problem(INTERNAL_ERROR, f"the FHIR server is unavailable ({exc}); resend later")]
+        else:
+            code, status = "AE", journal.FAILED
+            problems = [Problem(INTERNAL_ERROR, f"internal error ({type(exc).__name__}); the message is kept "
+                                "for replay")]
+        reason = "; ".join(f"{p.location}: {p.text}" if p.location else p.text for p in problems)
+        if status != journal.REJECTED:
+            log.info("DPI: message %s answered %s: %s", header.control_id, code, reason)
+        await asyncio.to_thread(self.journal.finish, entry, status=status, ack_code=code, error=reason,
+                                message_type=message_type)
+        text = ack.build(header, code, problems)
+        charset = message.charset if message is not None else ""
+        return Outcome(_encode(text, charset or header.charset), code, entry, status, problems)
+
+
+def spec_check(mappings: Mappings, message: Message) -> None:
+    """AR for what we do not take: unknown message types or events, non-2.x versions."""
+    version = message.version
+    if version and not version.startswith("2."):
+        raise Rejected(Problem(UNSUPPORTED_VERSION, f"HL7 version {version!r} is not supported (2.x only)",
+                               Location("MSH", 1, 12)))
+    if message.type_name in mappings.messages:
+        return
+    accepted = ", ".join(sorted(mappings.messages))
+    known_codes = {name.split("^")[0] for name in mappings.messages}
+    if message.message_code in known_codes:
+        raise Rejected(Problem(UNSUPPORTED_EVENT_CODE, f"event {message.trigger!r} of {message.message_code} is not "
+                               f"processed here (accepted: {accepted})", Location("MSH", 1, 9, None, 2)))
+    raise Rejected(Problem(UNSUPPORTED_MESSAGE_TYPE, f"message type {message.type_name!r} is not processed here "
+                           f"(accepted: {accepted})", Location("MSH", 1, 9)))
+
+
+def _mentions_shared(exc: FhirResponseError) -> bool:
+    return any(word in exc.diagnostics for word in ("Practitioner?", "Medication?"))
+
+
+def server_problems(exc: FhirResponseError, plan: Plan | None) -> tuple[str, list[Problem], str]:
+    """Turn the server's OperationOutcome into ERR problems placed on the segment that caused them."""
+    if exc.status >= 500:
+        return "AE", [Problem(INTERNAL_ERROR, f"the FHIR server failed ({exc.status}): {exc.diagnostics}")], \
+            journal.FAILED
+    code = {404: UNKNOWN_KEY, 409: RECORD_LOCKED, 410: UNKNOWN_KEY}.get(exc.status, DATA_TYPE_ERROR)
+    problems = []
+    issues = exc.issues or [{"diagnostics": exc.diagnostics}]
+    for issue in issues:
+        if issue.get("severity") in ("information", "warning"):
+            continue
+        diagnostics = str(issue.get("diagnostics") or issue.get("code") or exc.diagnostics)
+        location = _locate(issue, diagnostics, plan)
+        issue_code = code
+        if exc.status == 412 and ("matches 0" in diagnostics or "No " in diagnostics):
+            issue_code = UNKNOWN_KEY
+        elif exc.status == 412:
+            issue_code = RECORD_LOCKED if "If-Match" in diagnostics else UNKNOWN_KEY
+        problems.append(Problem(issue_code, _french_unknown(diagnostics, issue_code, location), location))
+    if not problems:
+        problems = [Problem(code, exc.diagnostics)]
+    return "AE", problems, journal.ERROR
+
+
+def _french_unknown(diagnostics: str, code: str, location: Location | None) -> str:
+    if code == UNKNOWN_KEY and location is not None and location.segment == "ORC":
+        return f"unknown order (no prescription with this number was received before): {diagnostics}"
+    return diagnostics
+
+
+def _locate(issue: dict[str, Any], diagnostics: str, plan: Plan | None) -> Location | None:
+    if plan is None:
+        return None
+    for key, location in sorted(plan.origins.items(), key=lambda kv: -len(kv[0])):
+        if key in diagnostics:
+            return location
+    for text in [*(issue.get("expression") or []), diagnostics]:
+        match = _ENTRY.search(text)
+        if match and int(match.group(1)) < len(plan.entry_origins):
+            return plan.entry_origins[int(match.group(1))]
+    return None
+
+
+def _encode(text: str, charset: str) -> bytes:
+    return encode(text, charset)
+
+
+__all__ = ["ContentError", "Outcome", "Processor"]

@@ -1,0 +1,171 @@
+"""The adapters' only door into the server: a FHIR REST client over httpx.
+
+The caller decides where the server is: a base URL (a remote server, `oncolink mllp`) or an ASGI app
+in the same process (`oncolink serve`, tests) through httpx's ASGI transport. Either way the adapter
+goes through the server's public API, so it gets the same validation, transactions and audit as any
+other client. Nothing here knows about `fhir_server`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from types import TracebackType
+from typing import Any
+
+import httpx
+import orjson
+
+FHIR_JSON = "application/fhir+json"
+IN_PROCESS_BASE = "http://oncolink.internal/fhir"
+
+
+class FhirResponseError(Exception):
+    """The server answered with an error status; `outcome` is its OperationOutcome (or None)."""
+
+    def __init__(self, status: int, outcome: dict[str, Any] | None, text: str = "") -> None:
+        self.status = status
+        self.outcome = outcome
+        self.diagnostics = _diagnostics(outcome) or text[:500]
+        super().__init__(f"HTTP {status}: {self.diagnostics}")
+
+    @property
+    def issues(self) -> list[dict[str, Any]]:
+        return list((self.outcome or {}).get("issue") or [])
+
+
+class FhirUnavailable(Exception):
+    """The server could not be reached or did not answer in time."""
+
+
+def _diagnostics(outcome: dict[str, Any] | None) -> str:
+    if not outcome:
+        return ""
+    return "; ".join(str(i.get("diagnostics") or i.get("details", {}).get("text") or i.get("code"))
+                     for i in outcome.get("issue") or [])
+
+
+class FhirClient:
+    """Async FHIR client. Use `FhirClient.for_url(...)` or `FhirClient.for_app(...)`, then
+    `async with client:` (or `await client.aclose()`)."""
+
+    def __init__(self, base_url: str, *, transport: httpx.AsyncBaseTransport | None = None,
+                 timeout: float = 60.0, headers: dict[str, str] | None = None,
+                 lifespan: AbstractAsyncContextManager[Any] | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.AsyncClient(base_url=self.base_url + "/", transport=transport, timeout=timeout,
+                                       headers={"Accept": FHIR_JSON, **(headers or {})})
+        self._lifespan = lifespan
+        self._lifespan_entered = False
+
+    @classmethod
+    def for_url(cls, base_url: str, *, timeout: float = 60.0, headers: dict[str, str] | None = None) -> FhirClient:
+        return cls(base_url, timeout=timeout, headers=headers)
+
+    @classmethod
+    def for_app(cls, app: Any, *, base_url: str = IN_PROCESS_BASE, run_lifespan: bool = False,
+                timeout: float = 60.0, headers: dict[str, str] | None = None) -> FhirClient:
+        """A client calling an ASGI app in this process. `run_lifespan` starts and stops the app's
+        lifespan with the client (for an app nobody else is serving, e.g. in `oncolink hl7 replay`)."""
+        lifespan = None
+        if run_lifespan:
+            router = getattr(app, "router", None)
+            context = getattr(router, "lifespan_context", None)
+            if context is None:
+                raise TypeError("run_lifespan needs a Starlette/FastAPI app")
+            lifespan = context(app)
+        return cls(base_url, transport=httpx.ASGITransport(app=app), timeout=timeout, headers=headers,
+                   lifespan=lifespan)
+
+    async def __aenter__(self) -> FhirClient:
+        await self.open()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.aclose()
+
+    async def open(self) -> None:
+        if self._lifespan is not None and not self._lifespan_entered:
+            await self._lifespan.__aenter__()
+            self._lifespan_entered = True
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+        if self._lifespan is not None and self._lifespan_entered:
+            self._lifespan_entered = False
+            await self._lifespan.__aexit__(None, None, None)
+
+    # -- interactions --------------------------------------------------------------------------
+
+    async def _request(self, method: str, url: str, body: Any = None, params: dict[str, str] | None = None,
+                       headers: dict[str, str] | None = None) -> httpx.Response:
+        content = orjson.dumps(body) if body is not None else None
+        send_headers = {"Content-Type": FHIR_JSON, **(headers or {})} if content is not None else headers
+        try:
+            return await self._http.request(method, url, content=content, params=params, headers=send_headers)
+        except httpx.TimeoutException as exc:
+            raise FhirUnavailable(f"{method} {self.base_url}/{url}: no answer in time") from exc
+        except httpx.TransportError as exc:
+            raise FhirUnavailable(f"{method} {self.base_url}/{url}: {exc}") from exc
+
+    @staticmethod
+    def _json(response: httpx.Response) -> dict[str, Any]:
+        if response.status_code >= 400:
+            outcome = None
+            with contextlib.suppress(ValueError):
+                parsed = orjson.loads(response.content)
+                if isinstance(parsed, dict) and parsed.get("resourceType") == "OperationOutcome":
+                    outcome = parsed
+            raise FhirResponseError(response.status_code, outcome, response.text)
+        return orjson.loads(response.content) if response.content else {}
+
+    async def transaction(self, bundle: dict[str, Any], *, prefer: str | None = None) -> dict[str, Any]:
+        """POST a transaction Bundle; returns the transaction-response Bundle (HTTP 200 = committed)."""
+        headers = {"Prefer": prefer} if prefer else None
+        return self._json(await self._request("POST", "", bundle, headers=headers))
+
+    async def read(self, res_type: str, res_id: str) -> dict[str, Any]:
+        return self._json(await self._request("GET", f"{res_type}/{res_id}"))
+
+    async def search(self, res_type: str, params: dict[str, str]) -> dict[str, Any]:
+        """One page of a type-level search (the searchset Bundle)."""
+        return self._json(await self._request("GET", res_type, params=params))
+
+    async def search_all(self, res_type: str, params: dict[str, str], *, limit: int = 10_000
+                         ) -> AsyncIterator[dict[str, Any]]:
+        """Every matching resource, following `next` links."""
+        page = await self.search(res_type, params)
+        seen = 0
+        while True:
+            for entry in page.get("entry") or []:
+                if entry.get("search", {}).get("mode", "match") == "match" and "resource" in entry:
+                    seen += 1
+                    if seen > limit:
+                        return
+                    yield entry["resource"]
+            following = next((link["url"] for link in page.get("link") or [] if link.get("relation") == "next"),
+                             None)
+            if not following:
+                return
+            page = self._json(await self._request("GET", self._relative(following)))
+
+    def _relative(self, url: str) -> str:
+        """Paging links are absolute and may carry the server's public base; keep our own base."""
+        marker = "/fhir/"
+        if url.startswith(self.base_url + "/"):
+            return url[len(self.base_url) + 1:]
+        index = url.find(marker)
+        return url[index + len(marker):] if index >= 0 else url
+
+    async def metadata(self) -> dict[str, Any]:
+        return self._json(await self._request("GET", "metadata"))
+
+    async def update(self, res_type: str, res_id: str, resource: dict[str, Any], *,
+                     if_match: str | None = None) -> dict[str, Any]:
+        """PUT a resource; with `if_match` (an ETag such as `W/"3"`) the server answers 412 when someone
+        else wrote it first, which makes the update a claim (added for the MSSanté adapter)."""
+        headers = {"If-Match": if_match, "Prefer": "return=representation"} if if_match else \
+            {"Prefer": "return=representation"}
+        return self._json(await self._request("PUT", f"{res_type}/{res_id}", resource, headers=headers))
