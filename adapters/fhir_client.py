@@ -126,6 +126,11 @@ class FhirClient:
         headers = {"Prefer": prefer} if prefer else None
         return self._json(await self._request("POST", "", bundle, headers=headers))
 
+    async def validate(self, res_type: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST [type]/$validate (the resource, or a Parameters with resource/profile/mode); the
+        OperationOutcome it answers."""
+        return self._json(await self._request("POST", f"{res_type}/$validate", body))
+
     async def read(self, res_type: str, res_id: str) -> dict[str, Any]:
         return self._json(await self._request("GET", f"{res_type}/{res_id}"))
 

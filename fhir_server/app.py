@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI
 
 from . import outcomes
 from .api import bundle, history, instance, metadata, search, type_level
+from .ig_pages import router as ig_pages_router
 from .operations import ig as ig_download
 from .operations import validate as validate_op
 from .services import Services, build_services
@@ -47,6 +48,7 @@ def create_app(
     app.include_router(metadata.router)
     app.include_router(validate_op.router)
     app.include_router(ig_download.router)
+    app.include_router(ig_pages_router)
     for router in routers:
         app.include_router(router)
     app.include_router(bundle.router)

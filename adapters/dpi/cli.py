@@ -12,15 +12,21 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated
 
+import orjson
 import typer
 from pydantic import ValidationError
 
 from adapters.fhir_client import FhirClient
 
+from .check import Checker, Finding, MessageReport, render_text, report_dict
+from .errors import SEGMENT_SEQUENCE, Location
 from .journal import DEAD, Journal
+from .maps import MappingError, Mappings
 from .service import start
 from .settings import DpiSettings
 
@@ -46,7 +52,7 @@ def _settings() -> DpiSettings:
 
 
 def register(app: typer.Typer, client_factory: ClientFactory = remote_client) -> None:
-    hl7 = typer.Typer(help="HL7 v2 message journal: list and replay.", no_args_is_help=True)
+    hl7 = typer.Typer(help="HL7 v2 messages: check, list and replay.", no_args_is_help=True)
 
     @app.command()
     def mllp(
@@ -105,7 +111,61 @@ def register(app: typer.Typer, client_factory: ClientFactory = remote_client) ->
             typer.echo(f"{e.id:>7}  {when}  {e.transport:<6} {e.message_type:<8} {e.control_id:<20} "
                        f"{e.ack_code or '--'} {e.status:<9} {detail or ''}{unmapped}")
 
+    @hl7.command("check")
+    def check(
+        files: Annotated[list[str], typer.Argument(help="ER7 files (several messages each); - reads stdin")],
+        json_: Annotated[bool, typer.Option("--json", help="print the report as JSON (for CI)")] = False,
+        fhir_base: Annotated[str | None, typer.Option(help="check against this FHIR server instead of the "
+                                                      "in-process one")] = None,
+        profiles: Annotated[bool, typer.Option("--profiles/--no-profiles", help="also validate against the "
+                                               "profiles the server lists per type")] = True,
+    ) -> None:
+        """Dry run: parse, map and validate messages, report what they would write; nothing is stored."""
+        sources: list[tuple[str, bytes]] = []
+        for name in files:
+            if name == "-":
+                sources.append(("-", sys.stdin.buffer.read()))
+                continue
+            try:
+                sources.append((name, Path(name).read_bytes()))
+            except OSError as exc:
+                _fail(f"cannot read {name} ({exc.strerror or exc})")
+        settings = _settings()
+        try:
+            mappings = Mappings.load(settings.dpi_mappings)
+        except MappingError as exc:
+            _fail(str(exc))
+        client = FhirClient.for_url(fhir_base, timeout=settings.fhir_timeout) if fhir_base else \
+            client_factory(settings)
+        reports = asyncio.run(_check(client, mappings, settings.hl7_default_charset, profiles, sources))
+        if json_:
+            typer.echo(orjson.dumps(report_dict(reports), option=orjson.OPT_INDENT_2).decode())
+        else:
+            typer.echo(render_text(reports))
+        if any(r.errors for r in reports):
+            raise typer.Exit(1)
+
     app.add_typer(hl7, name="hl7")
+
+
+async def _check(client: FhirClient, mappings: Mappings, charset: str, profiles: bool,
+                 sources: list[tuple[str, bytes]]) -> list[MessageReport]:
+    reports: list[MessageReport] = []
+    async with client:
+        checker = Checker(client, mappings, default_charset=charset, profiles=profiles)
+        for name, raw in sources:
+            found = await checker.check_bytes(raw, name)
+            if not found:
+                found = [MessageReport(name, 1)]
+                found[0].predicted_ack = "AR"
+                found[0].findings.append(_empty_finding())
+            reports.extend(found)
+    return reports
+
+
+def _empty_finding() -> Finding:
+    return Finding("error", "message", "no HL7 v2 message in this input (it must start with MSH)",
+                   Location("MSH", 1), SEGMENT_SEQUENCE)
 
 
 async def _run_listener(settings: DpiSettings, client: FhirClient) -> None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
+from .check import Checker, report_dict
 from .er7 import CHARSETS
 from .service import DpiService
 
@@ -52,6 +53,27 @@ def build_router(get_service: Callable[[Request], DpiService | None] = _service_
         outcome = await service.process(body, transport="http", peer=peer)
         charset = _ack_charset(outcome.ack)
         return Response(outcome.ack, status_code=200, media_type=f"{ER7_TYPES[0]}; charset={charset}")
+
+    @router.post("/hl7v2/$check")
+    async def check_hl7v2(request: Request, profiles: bool = True) -> Response:
+        """Dry run of `POST /hl7v2`: the JSON report of `oncolink hl7 check`; nothing journaled or written."""
+        service = get_service(request)
+        if service is None:
+            return _plain(503, "the HL7 v2 adapter is not running")
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media not in ER7_TYPES:
+            return _plain(415, f"send the messages as {ER7_TYPES[0]} or text/plain, not {media or 'nothing'}")
+        limit = service.settings.mllp_max_message_bytes or DEFAULT_MAX_BYTES
+        body = await request.body()
+        if len(body) > limit:
+            return _plain(413, f"the body exceeds {limit} bytes")
+        if not body.strip():
+            return _plain(400, "the body must hold at least one ER7 message")
+        processor = service.processor
+        checker = Checker(processor.client, processor.mappings, default_charset=service.settings.hl7_default_charset,
+                          profiles=profiles)
+        reports = await checker.check_bytes(body, "http")
+        return JSONResponse(report_dict(reports))
 
     return router
 
