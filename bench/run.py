@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from . import dpi_mllp, foundation, validation_profiles
+from . import dpi_mllp, foundation, mssante_bench, validation_profiles
 
 
 def main() -> None:
     foundation.main()
     validation_profiles.main()
     dpi_mllp.main()
+    mssante_bench.main()
 
 
 if __name__ == "__main__":

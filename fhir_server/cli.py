@@ -15,6 +15,8 @@ from sqlalchemy.exc import OperationalError
 from adapters.dpi import cli as dpi_cli
 from adapters.dpi.settings import DpiSettings
 from adapters.fhir_client import FhirClient
+from adapters.mssante import cli as mssante_cli
+from adapters.mssante.settings import MssanteSettings
 
 from .settings import Settings
 from .validation.cli import register as register_validation
@@ -30,6 +32,8 @@ app.add_typer(db_app, name="db")
 register_validation(app)
 # `oncolink mllp` and `oncolink hl7 …`; replay goes through an in-process server on the configured database.
 dpi_cli.register(app, client_factory=lambda _settings: FhirClient.for_app(_in_process_app(), run_lifespan=True))
+# `oncolink mssante send-pending|outbox|retry`, against the same in-process server.
+mssante_cli.register(app, client_factory=lambda _settings: FhirClient.for_app(_in_process_app(), run_lifespan=True))
 
 
 def _in_process_app() -> object:
@@ -69,11 +73,12 @@ def _port_free(host: str, port: int) -> bool:
 
 @app.command()
 def serve() -> None:
-    """Start the FHIR server and the DPI adapter's MLLP listener (settings from ONCOLINK_* variables or .env)."""
+    """Start the FHIR server, the DPI adapter's MLLP listener and the MSSanté worker (ONCOLINK_* settings)."""
     import uvicorn
 
     from adapters.dpi.http import router as dpi_router
     from adapters.dpi.service import attached as dpi_attached
+    from adapters.mssante.service import attached as mssante_attached
 
     from .app import create_app
     from .services import build_services
@@ -81,8 +86,10 @@ def serve() -> None:
     settings = load_settings()
     try:
         dpi_settings = DpiSettings()
+        mssante_settings = MssanteSettings()
     except ValidationError as exc:
-        fail(f"invalid DPI adapter settings ({exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']})")
+        fail(f"invalid adapter settings (ONCOLINK_{str(exc.errors()[0]['loc'][0]).upper()}: "
+             f"{exc.errors()[0]['msg']})")
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if not _port_free(settings.host, settings.port):
         fail(f"port {settings.port} on {settings.host} is already in use; stop the other process or set ONCOLINK_PORT")
@@ -101,7 +108,8 @@ def serve() -> None:
         typer.echo(f"HL7 v2 MLLP listener on {dpi_settings.listen_host}:{dpi_settings.mllp_port}; "
                    f"POST {settings.fhir_base.removesuffix('/fhir')}/hl7v2")
     app_ = create_app(settings, services, routers=[dpi_router],
-                      attachments=[lambda application: dpi_attached(application, dpi_settings)])
+                      attachments=[lambda application: dpi_attached(application, dpi_settings),
+                                   lambda application: mssante_attached(application, mssante_settings)])
     uvicorn.run(app_, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False)
 
 

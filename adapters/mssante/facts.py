@@ -21,7 +21,8 @@ EXT_IDENTITY = f"{BASE}/StructureDefinition/oncolink-identity-status"
 EXT_COLOUR = f"{BASE}/StructureDefinition/oncolink-alert-colour"
 TEAM_ROLE_SYSTEM = f"{BASE}/CodeSystem/oncolink-care-team-role"
 
-INS_OIDS = {"1.2.250.1.213.1.4.8": "INS-NIR", "1.2.250.1.213.1.4.9": "INS-NIA", "1.2.250.1.213.1.4.10": "INS-NIR (test)"}
+INS_OIDS = {"1.2.250.1.213.1.4.8": "INS-NIR", "1.2.250.1.213.1.4.9": "INS-NIA",
+            "1.2.250.1.213.1.4.10": "INS-NIR (test)"}
 IDNPS_OID = "1.2.250.1.71.4.2.1"
 IDNST_OID = "1.2.250.1.71.4.2.2"
 FINESS_SYSTEMS = ("https://finess.esante.gouv.fr", "http://finess.sante.gouv.fr", "urn:oid:1.2.250.1.71.4.2.2.1")
@@ -156,7 +157,8 @@ def _coding(concept: dict[str, Any] | None) -> Code | None:
     codings = concept.get("coding") or []
     if codings:
         c = codings[0]
-        return Code(str(c.get("code", "")), c.get("system"), c.get("display") or concept.get("text") or c.get("code", ""))
+        display = c.get("display") or concept.get("text") or c.get("code", "")
+        return Code(str(c.get("code", "")), c.get("system"), display)
     if concept.get("text"):
         return Code("", None, concept["text"])
     return None
@@ -280,7 +282,15 @@ def role_of(ref: str, team: dict[str, Any] | None) -> str:
     return "other"
 
 
-def build(snapshot: dict[str, Any]) -> Facts:
+def _labelled(code: Code, labels: dict[str, str]) -> Code:
+    if (not code.display or code.display == code.code) and code.code in labels:
+        return Code(code.code, code.system, labels[code.code])
+    return code
+
+
+def build(snapshot: dict[str, Any], labels: dict[str, str] | None = None) -> Facts:
+    """`labels`: French labels of alert-type codes, for triggers that carry a code without its display."""
+    labels = labels or {}
     comm = snapshot["communication"]
     episode = snapshot.get("episode") or {}
     sequence = snapshot.get("sequence") or {}
@@ -295,7 +305,7 @@ def build(snapshot: dict[str, Any]) -> Facts:
         code = _coding(flag.get("code"))
         if code:
             colour = _coding_value(_ext(flag, EXT_COLOUR))
-            flags.append((code, colour.display if colour else None))
+            flags.append((_labelled(code, labels), colour.display if colour else None))
     team = care_team_of(episode)
     members = []
     for participant in (team or {}).get("participant") or []:
@@ -307,7 +317,7 @@ def build(snapshot: dict[str, Any]) -> Facts:
     return Facts(
         trigger_key=snapshot["trigger_key"], kind=trigger_kind(comm), communication_id=comm.get("id", ""),
         sent=datetime.fromisoformat(snapshot["taken_at"]), texts=texts,
-        reasons=[c for c in (_coding(r) for r in comm.get("reasonCode") or []) if c], flags=flags,
+        reasons=[_labelled(c, labels) for c in (_coding(r) for r in comm.get("reasonCode") or []) if c], flags=flags,
         patient=patient_facts(snapshot["patient"]), parcours=_coding_value(_ext(episode, EXT_PARCOURS)),
         sequence=seq_code, renewal=renewal_ext.get("valueUnsignedInt") if renewal_ext else None,
         sequence_start=parse_date(period.get("start")), sequence_end=parse_date(period.get("end")),
