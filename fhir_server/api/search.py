@@ -13,9 +13,9 @@ from fastapi.responses import Response
 
 from ..errors import BadRequest, UnsupportedMediaType
 from ..http import fhir_response
-from .deps import JSON_ONLY, BaseDep, BodyDep, PreferDep, ServicesDep, TypeDep
+from .deps import FHIR_ROUTE, BaseDep, BodyDep, PreferDep, ServicesDep, TypeDep
 
-router = APIRouter(prefix="/fhir", dependencies=JSON_ONLY)
+router = APIRouter(prefix="/fhir", dependencies=FHIR_ROUTE)
 
 FORM = "application/x-www-form-urlencoded"
 

@@ -13,11 +13,18 @@ type "Resource" so that system-level searches use the same rows.
 
 Dates are stored as inclusive [low, high] ranges in microseconds since the epoch (UTC), numbers and
 quantities as [low, high] doubles, so one comparison scheme serves instants, periods and ranges.
+
+Write cost drives the physical design. Each table's primary key starts with `res_pk` and covers the
+whole row's identity: on SQLite the tables are WITHOUT ROWID, i.e. clustered on it, so rows of a new
+resource are appended in key order and "all rows of resource n" (delete, `EXISTS` probes, `:missing`,
+sorting) needs no index of its own; secondary indexes exist only for lookups by value. There is no
+foreign key to `resource`: rows are only ever written next to their resource row, in its transaction,
+and a per-row parent check would cost more than it protects.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Float, ForeignKey, Index, String, Table, Text, text
+from sqlalchemy import BigInteger, Column, Float, Index, PrimaryKeyConstraint, String, Table, Text, text
 
 from fhir_server.store.tables import metadata
 from fhir_server.store.types import BigId
@@ -29,7 +36,7 @@ SortableText = Text().with_variant(Text(collation="C"), "postgresql")
 
 def _common() -> list[Column]:
     return [
-        Column("res_pk", BigId, ForeignKey("resource.pk", ondelete="CASCADE"), nullable=False),
+        Column("res_pk", BigId, nullable=False, autoincrement=False),
         Column("res_type", String(64), nullable=False),
         Column("param", Text, nullable=False),
         Column("hash_identity", BigInteger, nullable=False),
@@ -46,10 +53,11 @@ idx_token = Table(
     Column("system", Text, nullable=False),
     Column("value", Text, nullable=False),
     Column("text", SortableText, nullable=False),
+    PrimaryKeyConstraint("res_pk", "hash_identity", "hash_sys_value", "text", name="pk_idx_token"),
     Index("ix_idx_token_sys_value", "hash_sys_value", "res_pk"),
     Index("ix_idx_token_value", "hash_value", "res_pk"),
     Index("ix_idx_token_sys", "hash_sys", "res_pk"),
-    Index("ix_idx_token_res", "res_pk", "hash_identity"),
+    sqlite_with_rowid=False,
 )
 
 idx_string = Table(
@@ -59,9 +67,9 @@ idx_string = Table(
     Column("hash_exact", BigInteger, nullable=False),
     Column("value_norm", SortableText, nullable=False),
     Column("value_exact", Text, nullable=False),
+    PrimaryKeyConstraint("res_pk", "hash_identity", "hash_exact", name="pk_idx_string"),
     Index("ix_idx_string_norm", "hash_identity", "value_norm", "res_pk"),
-    Index("ix_idx_string_exact", "hash_exact", "res_pk"),
-    Index("ix_idx_string_res", "res_pk", "hash_identity"),
+    sqlite_with_rowid=False,
 )
 
 idx_date = Table(
@@ -70,9 +78,10 @@ idx_date = Table(
     *_common(),
     Column("low", BigInteger, nullable=False),
     Column("high", BigInteger, nullable=False),
+    PrimaryKeyConstraint("res_pk", "hash_identity", "low", "high", name="pk_idx_date"),
     Index("ix_idx_date_low", "hash_identity", "low", "res_pk"),
     Index("ix_idx_date_high", "hash_identity", "high", "res_pk"),
-    Index("ix_idx_date_res", "res_pk", "hash_identity"),
+    sqlite_with_rowid=False,
 )
 
 idx_number = Table(
@@ -81,8 +90,9 @@ idx_number = Table(
     *_common(),
     Column("low", Float, nullable=False),
     Column("high", Float, nullable=False),
+    PrimaryKeyConstraint("res_pk", "hash_identity", "low", "high", name="pk_idx_number"),
     Index("ix_idx_number_low", "hash_identity", "low", "res_pk"),
-    Index("ix_idx_number_res", "res_pk", "hash_identity"),
+    sqlite_with_rowid=False,
 )
 
 idx_quantity = Table(
@@ -95,9 +105,10 @@ idx_quantity = Table(
     Column("unit", Text, nullable=False),
     Column("low", Float, nullable=False),
     Column("high", Float, nullable=False),
+    PrimaryKeyConstraint("res_pk", "hash_identity", "hash_units", "unit", "low", "high", name="pk_idx_quantity"),
     Index("ix_idx_quantity_low", "hash_identity", "low", "res_pk"),
     Index("ix_idx_quantity_units", "hash_units", "low", "res_pk"),
-    Index("ix_idx_quantity_res", "res_pk", "hash_identity"),
+    sqlite_with_rowid=False,
 )
 
 idx_uri = Table(
@@ -106,9 +117,10 @@ idx_uri = Table(
     *_common(),
     Column("hash_uri", BigInteger, nullable=False),
     Column("uri", SortableText, nullable=False),
+    PrimaryKeyConstraint("res_pk", "hash_identity", "hash_uri", name="pk_idx_uri"),
     Index("ix_idx_uri_hash", "hash_uri", "res_pk"),
-    Index("ix_idx_uri_res", "res_pk", "hash_identity"),
-    Index("ix_idx_uri_identity", "hash_identity"),
+    Index("ix_idx_uri_identity", "hash_identity", "uri"),
+    sqlite_with_rowid=False,
 )
 
 idx_reference = Table(
@@ -120,8 +132,9 @@ idx_reference = Table(
     Column("target_type", String(64), nullable=False),
     Column("target_id", String(64), nullable=False),
     Column("target_url", Text, nullable=False),
+    PrimaryKeyConstraint("res_pk", "hash_identity", "target_type", "target_id", "target_url",
+                         name="pk_idx_reference"),
     Index("ix_idx_reference_target", "target_id", "target_type", "hash_identity", "res_pk"),
-    Index("ix_idx_reference_res", "res_pk", "hash_identity"),
     Index(
         "ix_idx_reference_url",
         "target_url",
@@ -129,6 +142,7 @@ idx_reference = Table(
         sqlite_where=text("target_url <> ''"),
         postgresql_where=text("target_url <> ''"),
     ),
+    sqlite_with_rowid=False,
 )
 
 INDEX_TABLES: dict[str, Table] = {

@@ -8,15 +8,26 @@ is re-checked on the exact value.
 
 from __future__ import annotations
 
+import re
 import unicodedata
+from functools import lru_cache
 
 NORMALISED_LENGTH = 200
+_NOT_WORD = re.compile(r"[^\w]+")
 
 
+@lru_cache(maxsize=65536)
 def normalise(value: str) -> str:
+    """Cached: names, cities and codes repeat across resources far more often than not."""
     decomposed = unicodedata.normalize("NFKD", value.casefold())
     stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return " ".join(stripped.split())
+
+
+def words(value: str) -> str:
+    """Normalised text with punctuation turned into spaces: "French (France)" → "french france", so
+    that `:text` can match any word by prefix."""
+    return " ".join(_NOT_WORD.sub(" ", normalise(value)).split())
 
 
 def prefix_upper_bound(prefix: str) -> str | None:

@@ -83,3 +83,14 @@ def test_unexpected_failure_is_an_outcome_with_request_id(client: TestClient, ca
 def test_nul_bytes_in_search_values(client: TestClient, query: str) -> None:
     response = client.get(f"/fhir/Patient?{query}")
     assert response.status_code < 500, response.text
+
+
+def test_two_parameters_on_one_index_table(client: TestClient) -> None:
+    """Two token parameters AND-ed (the MSSanté worker's query): each reads the token table."""
+    client.post("/fhir/Communication", json={"resourceType": "Communication", "status": "preparation",
+                                             "category": [{"coding": [{"system": "http://x", "code": "coord"}]}]})
+    client.post("/fhir/Communication", json={"resourceType": "Communication", "status": "completed",
+                                             "category": [{"coding": [{"system": "http://x", "code": "coord"}]}]})
+    response = client.get("/fhir/Communication?status=preparation&category=http://x|coord")
+    assert response.status_code == 200, response.text
+    assert [e["resource"]["status"] for e in response.json()["entry"]] == ["preparation"]

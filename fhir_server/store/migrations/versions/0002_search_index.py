@@ -19,7 +19,7 @@ SortableText = sa.Text().with_variant(sa.Text(collation="C"), "postgresql")
 
 def _common() -> list[sa.Column]:
     return [
-        sa.Column("res_pk", BigId, sa.ForeignKey("resource.pk", ondelete="CASCADE"), nullable=False),
+        sa.Column("res_pk", BigId, nullable=False, autoincrement=False),
         sa.Column("res_type", sa.String(64), nullable=False),
         sa.Column("param", sa.Text, nullable=False),
         sa.Column("hash_identity", sa.BigInteger, nullable=False),
@@ -36,11 +36,12 @@ def upgrade() -> None:
         sa.Column("system", sa.Text, nullable=False),
         sa.Column("value", sa.Text, nullable=False),
         sa.Column("text", SortableText, nullable=False),
+        sa.PrimaryKeyConstraint("res_pk", "hash_identity", "hash_sys_value", "text", name="pk_idx_token"),
+        sqlite_with_rowid=False,
     )
     op.create_index("ix_idx_token_sys_value", "idx_token", ["hash_sys_value", "res_pk"])
     op.create_index("ix_idx_token_value", "idx_token", ["hash_value", "res_pk"])
     op.create_index("ix_idx_token_sys", "idx_token", ["hash_sys", "res_pk"])
-    op.create_index("ix_idx_token_res", "idx_token", ["res_pk", "hash_identity"])
 
     op.create_table(
         "idx_string",
@@ -48,29 +49,31 @@ def upgrade() -> None:
         sa.Column("hash_exact", sa.BigInteger, nullable=False),
         sa.Column("value_norm", SortableText, nullable=False),
         sa.Column("value_exact", sa.Text, nullable=False),
+        sa.PrimaryKeyConstraint("res_pk", "hash_identity", "hash_exact", name="pk_idx_string"),
+        sqlite_with_rowid=False,
     )
     op.create_index("ix_idx_string_norm", "idx_string", ["hash_identity", "value_norm", "res_pk"])
-    op.create_index("ix_idx_string_exact", "idx_string", ["hash_exact", "res_pk"])
-    op.create_index("ix_idx_string_res", "idx_string", ["res_pk", "hash_identity"])
 
     op.create_table(
         "idx_date",
         *_common(),
         sa.Column("low", sa.BigInteger, nullable=False),
         sa.Column("high", sa.BigInteger, nullable=False),
+        sa.PrimaryKeyConstraint("res_pk", "hash_identity", "low", "high", name="pk_idx_date"),
+        sqlite_with_rowid=False,
     )
     op.create_index("ix_idx_date_low", "idx_date", ["hash_identity", "low", "res_pk"])
     op.create_index("ix_idx_date_high", "idx_date", ["hash_identity", "high", "res_pk"])
-    op.create_index("ix_idx_date_res", "idx_date", ["res_pk", "hash_identity"])
 
     op.create_table(
         "idx_number",
         *_common(),
         sa.Column("low", sa.Float, nullable=False),
         sa.Column("high", sa.Float, nullable=False),
+        sa.PrimaryKeyConstraint("res_pk", "hash_identity", "low", "high", name="pk_idx_number"),
+        sqlite_with_rowid=False,
     )
     op.create_index("ix_idx_number_low", "idx_number", ["hash_identity", "low", "res_pk"])
-    op.create_index("ix_idx_number_res", "idx_number", ["res_pk", "hash_identity"])
 
     op.create_table(
         "idx_quantity",
@@ -81,20 +84,23 @@ def upgrade() -> None:
         sa.Column("unit", sa.Text, nullable=False),
         sa.Column("low", sa.Float, nullable=False),
         sa.Column("high", sa.Float, nullable=False),
+        sa.PrimaryKeyConstraint("res_pk", "hash_identity", "hash_units", "unit", "low", "high",
+                                name="pk_idx_quantity"),
+        sqlite_with_rowid=False,
     )
     op.create_index("ix_idx_quantity_low", "idx_quantity", ["hash_identity", "low", "res_pk"])
     op.create_index("ix_idx_quantity_units", "idx_quantity", ["hash_units", "low", "res_pk"])
-    op.create_index("ix_idx_quantity_res", "idx_quantity", ["res_pk", "hash_identity"])
 
     op.create_table(
         "idx_uri",
         *_common(),
         sa.Column("hash_uri", sa.BigInteger, nullable=False),
         sa.Column("uri", SortableText, nullable=False),
+        sa.PrimaryKeyConstraint("res_pk", "hash_identity", "hash_uri", name="pk_idx_uri"),
+        sqlite_with_rowid=False,
     )
     op.create_index("ix_idx_uri_hash", "idx_uri", ["hash_uri", "res_pk"])
-    op.create_index("ix_idx_uri_res", "idx_uri", ["res_pk", "hash_identity"])
-    op.create_index("ix_idx_uri_identity", "idx_uri", ["hash_identity"])
+    op.create_index("ix_idx_uri_identity", "idx_uri", ["hash_identity", "uri"])
 
     op.create_table(
         "idx_reference",
@@ -102,11 +108,13 @@ def upgrade() -> None:
         sa.Column("target_type", sa.String(64), nullable=False),
         sa.Column("target_id", sa.String(64), nullable=False),
         sa.Column("target_url", sa.Text, nullable=False),
+        sa.PrimaryKeyConstraint("res_pk", "hash_identity", "target_type", "target_id", "target_url",
+                                name="pk_idx_reference"),
+        sqlite_with_rowid=False,
     )
     op.create_index(
         "ix_idx_reference_target", "idx_reference", ["target_id", "target_type", "hash_identity", "res_pk"]
     )
-    op.create_index("ix_idx_reference_res", "idx_reference", ["res_pk", "hash_identity"])
     op.create_index(
         "ix_idx_reference_url",
         "idx_reference",

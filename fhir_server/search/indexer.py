@@ -1,0 +1,111 @@
+"""Write side of search: keep the index tables equal to the current version of each resource.
+
+The repository calls `replace` (or `replace_many` for a transaction) inside its write transaction,
+so index rows commit or roll back with the resource version they describe. Rows of a resource are
+replaced wholesale: deleting and re-inserting a few dozen rows costs less than diffing them, and there
+is no way to leave stale rows behind.
+
+Rows are tuples in column order and go straight to the driver: one `executemany` per table on
+SQLite, one COPY per table on PostgreSQL. Building a dict and a bound parameter set per row through
+the SQL layer used to cost more than extracting the values.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection
+from typing import Any
+
+from sqlalchemy import Connection, delete
+
+from .extract import EXTRACTORS, Emitted, Row, composite, reference, token
+from .registry import SearchParameters
+from .tables import INDEX_TABLES
+
+log = logging.getLogger(__name__)
+
+_COLUMNS = {kind: [c.name for c in table.columns] for kind, table in INDEX_TABLES.items()}
+
+
+class SearchIndexer:
+    def __init__(self, params: SearchParameters, *, base_url: str = "") -> None:
+        """`base_url`: the server's FHIR base; absolute references to it are indexed as local ones, so
+        chains and includes follow them."""
+        self.params = params
+        self.base_url = base_url.rstrip("/")
+
+    def rows(self, res_type: str, resource: dict[str, Any]) -> dict[str, list[Row]]:
+        """Index rows of one resource by table kind, deduplicated (without `res_pk` and `res_type`)."""
+        by_table: dict[str, dict[Row, None]] = {kind: {} for kind in INDEX_TABLES}
+        start = [(resource, res_type)]
+        for item in self.params.plan(res_type):
+            if item.keys is not None and item.keys.isdisjoint(resource.keys()):
+                continue
+            param = item.param
+            emitted: list[Emitted]
+            if param.type == "composite":
+                emitted = composite.rows(self.params, param, res_type, resource)
+            else:
+                values = [typed for path in item.fast for typed in path.evaluate(start)]
+                for slow in item.slow:
+                    values.extend(self.params.guarded(slow, resource, param))
+                if not values:
+                    continue
+                if param.type == "reference":
+                    emitted = reference.rows(item.hash_type, item.key, values, self.base_url)
+                elif item.code_system:
+                    emitted = token.rows(item.hash_type, item.key, values, item.code_system)
+                else:
+                    emitted = EXTRACTORS[param.type](item.hash_type, item.key, values)
+            for kind, row in emitted:
+                by_table[kind][row] = None
+        return {kind: list(rows) for kind, rows in by_table.items()}
+
+    def replace(self, conn: Connection, pk: int, res_type: str, resource: dict[str, Any] | None, *,
+                fresh: bool = False) -> None:
+        """Make the rows of resource row `pk` describe `resource` (None: deleted, no rows).
+        `fresh`: the row was just created, so it has no rows to delete."""
+        self.replace_many(conn, [(pk, res_type, resource)], fresh=(pk,) if fresh else ())
+
+    def replace_many(self, conn: Connection, items: list[tuple[int, str, dict[str, Any] | None]], *,
+                     fresh: Collection[int] = ()) -> None:
+        """`replace` for several resources, one statement per table; `fresh` lists the pks of rows
+        created in this transaction (creates), whose old rows need not be looked for. A resource at
+        version 1 is fresh too: its row has never been indexed before."""
+        if not items:
+            return
+        skip = set(fresh)
+        pks = [pk for pk, _, resource in items if pk not in skip and not _first_version(resource)]
+        inserts: dict[str, list[Row]] = {kind: [] for kind in INDEX_TABLES}
+        for pk, res_type, resource in items:
+            if resource is None:
+                continue
+            for kind, rows in self.rows(res_type, resource).items():
+                inserts[kind].extend((pk, res_type, *row) for row in rows)
+        for kind, table in INDEX_TABLES.items():
+            for start in range(0, len(pks), 500):  # nothing to do for a transaction of creates
+                chunk = pks[start : start + 500]
+                conn.execute(delete(table).where(table.c.res_pk.in_(chunk)))
+            if inserts[kind]:
+                _insert(conn, kind, inserts[kind])
+
+
+def _first_version(resource: dict[str, Any] | None) -> bool:
+    meta = resource.get("meta") if resource is not None else None
+    return isinstance(meta, dict) and meta.get("versionId") == "1"
+
+
+def _insert(conn: Connection, kind: str, rows: list[Row]) -> None:
+    columns = _COLUMNS[kind]
+    table = INDEX_TABLES[kind].name
+    if conn.dialect.name == "postgresql":
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        finally:
+            cursor.close()
+        return
+    placeholders = ", ".join("?" for _ in columns)
+    conn.exec_driver_sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", rows)

@@ -1,0 +1,286 @@
+"""Search parameters by resource type, built from SearchParameter resources of the loaded packages.
+
+Nothing is written by hand per resource type: R4 core's 1,390 definitions (plus those of our own
+profiles package, loaded later, which win on the same type and code) are read once at start-up. Each
+parameter's expression is compiled lazily, per resource type, on first use (`values_for`): branches
+the direct evaluator understands run as dict walks, the others through the FHIRPath engine.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fhir_server.validation.packages import PackageRegistry
+
+from . import fastpath, fhirpath, model
+from .bindings import ImpliedSystems
+from .fastpath import Typed
+
+log = logging.getLogger(__name__)
+
+RESOURCE_LEVEL_BASES = frozenset({"Resource", "DomainResource"})
+# Answered from columns of the `resource` table, never indexed.
+COLUMN_PARAMS = frozenset({"_id", "_lastUpdated"})
+INDEXED_TYPES = frozenset({"number", "date", "string", "token", "reference", "quantity", "uri", "composite"})
+
+
+@dataclass(frozen=True)
+class Component:
+    """One part of a composite parameter: a type and an expression relative to the composite's node."""
+
+    type: str
+    expression: str
+    code: str
+
+
+@dataclass(frozen=True)
+class SearchParam:
+    code: str
+    type: str
+    expression: str | None
+    bases: tuple[str, ...]
+    targets: tuple[str, ...] = ()
+    url: str = ""
+    components: tuple[Component, ...] = ()
+
+    @property
+    def resource_level(self) -> bool:
+        return not RESOURCE_LEVEL_BASES.isdisjoint(self.bases)
+
+    def hash_type(self, res_type: str) -> str:
+        """The type hashed into index rows: "Resource" for base parameters, so system-level searches
+        (`GET /fhir?_tag=…`) read the same rows as type-level ones."""
+        return "Resource" if self.resource_level else res_type
+
+    @property
+    def indexed(self) -> bool:
+        if self.code in COLUMN_PARAMS or self.type not in INDEXED_TYPES or not self.expression:
+            return False
+        if self.type == "composite":
+            return len(self.components) == 2 and self.components[0].type == "token"
+        return True
+
+    @property
+    def supported(self) -> bool:
+        return self.code in COLUMN_PARAMS or self.indexed
+
+
+ValueSource = Callable[[dict[str, Any], "list[fastpath.Node] | None"], list[Typed]]
+
+
+@dataclass
+class _Compiled:
+    fast: list[fastpath.CompiledPath] = field(default_factory=list)
+    slow: list[Callable[..., list[Typed]]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    param: SearchParam
+    hash_type: str
+    key: str  # the parameter whose rows these are (see `index_key`)
+    keys: frozenset[str] | None  # None: always evaluate
+    fast: tuple[fastpath.CompiledPath, ...]
+    slow: tuple[Callable[..., list[Typed]], ...]
+    code_system: str = ""  # implied by a required binding, for `code` values of token parameters
+
+
+class SearchParameters:
+    """Every search parameter of every resource type; compiled expressions are cached."""
+
+    def __init__(self, packages: PackageRegistry) -> None:
+        self.packages = packages
+        self.implied = ImpliedSystems(packages)
+        self._by_base: dict[str, dict[str, SearchParam]] = {}
+        self._by_type: dict[str, dict[str, SearchParam]] = {}
+        self._compiled: dict[tuple[str, str, str], _Compiled] = {}
+        self._types: list[str] | None = None
+        self._plans: dict[str, list[PlanItem]] = {}
+        self._aliases: dict[str, dict[str, str]] = {}
+        self._targeting: dict[str, list[str]] | None = None
+        by_url: dict[str, dict[str, Any]] = {}
+        definitions = [d for d in packages.resources("SearchParameter") if d.get("base") and d.get("code")]
+        for definition in definitions:
+            if definition.get("url"):
+                by_url[definition["url"]] = definition
+        for definition in definitions:
+            param = self._param(definition, by_url)
+            for base in param.bases:
+                self._by_base.setdefault(base, {})[param.code] = param
+
+    @staticmethod
+    def _param(definition: dict[str, Any], by_url: dict[str, dict[str, Any]]) -> SearchParam:
+        components = []
+        for component in definition.get("component") or []:
+            target = by_url.get(component.get("definition", ""))
+            components.append(
+                Component(
+                    type=target["type"] if target else "unknown",
+                    expression=component.get("expression", ""),
+                    code=target["code"] if target else "",
+                )
+            )
+        return SearchParam(
+            code=definition["code"],
+            type=definition["type"],
+            expression=definition.get("expression"),
+            bases=tuple(definition["base"]),
+            targets=tuple(definition.get("target") or ()),
+            url=definition.get("url", ""),
+            components=tuple(components),
+        )
+
+    def for_type(self, res_type: str) -> dict[str, SearchParam]:
+        """code → parameter for `res_type`, including the Resource/DomainResource ones."""
+        found = self._by_type.get(res_type)
+        if found is None:
+            found = {}
+            for base in ("Resource", "DomainResource", res_type):
+                if base == "DomainResource" and not model.is_a(res_type, "DomainResource"):
+                    continue
+                found.update(self._by_base.get(base, {}))
+            self._by_type[res_type] = found
+        return found
+
+    def get(self, res_type: str, code: str) -> SearchParam | None:
+        return self.for_type(res_type).get(code)
+
+    def resource_types(self) -> list[str]:
+        if self._types is None:
+            self._types = sorted(t for t in self._by_base if t not in RESOURCE_LEVEL_BASES)
+        return self._types
+
+    def supported(self, res_type: str) -> dict[str, SearchParam]:
+        """The parameters searches on `res_type` accept (what the CapabilityStatement lists)."""
+        return {code: p for code, p in self.for_type(res_type).items() if p.supported}
+
+    def includes(self, res_type: str) -> list[str]:
+        """`_include` values for `res_type`: each reference parameter, and the wildcard."""
+        codes = [code for code, p in self.for_type(res_type).items() if p.type == "reference" and p.indexed]
+        return [f"{res_type}:{code}" for code in sorted(codes)] + (["*"] if codes else [])
+
+    def revincludes(self, res_type: str) -> list[str]:
+        """`_revinclude` values for `res_type`: reference parameters of any type that may target it."""
+        if self._targeting is None:
+            targeting: dict[str, list[str]] = {}
+            for source in self.resource_types():
+                for code, param in self._by_base.get(source, {}).items():
+                    if param.type == "reference" and param.indexed:
+                        for target in param.targets or ("*",):
+                            targeting.setdefault(target, []).append(f"{source}:{code}")
+            self._targeting = targeting
+        found = sorted({*self._targeting.get(res_type, []), *self._targeting.get("*", [])})
+        return found + (["*"] if found else [])
+
+    def values(
+        self,
+        param: SearchParam,
+        res_type: str,
+        resource: dict[str, Any],
+        *,
+        expression: str | None = None,
+        start: fastpath.Node | None = None,
+    ) -> list[Typed]:
+        """Evaluate the parameter's expression (or a composite component's `expression`, relative to
+        `start`) on `resource`."""
+        text = expression if expression is not None else param.expression or ""
+        start_path = start[1] if start is not None else res_type
+        compiled = self._compile(text, res_type, start_path, relative=start is not None)
+        nodes: list[fastpath.Node] = [start] if start is not None else [(resource, res_type)]
+        out: list[Typed] = []
+        for path in compiled.fast:
+            out.extend(path.evaluate(nodes))
+        for slow in compiled.slow:
+            out.extend(self.guarded(slow, resource, param, start))
+        return out
+
+    @staticmethod
+    def guarded(slow: Callable[..., list[Typed]], resource: dict[str, Any], param: SearchParam,
+                start: fastpath.Node | None = None) -> list[Typed]:
+        """Run an engine-evaluated expression; a failure indexes nothing for it but never blocks a write."""
+        try:
+            return slow(resource, start)
+        except Exception as exc:  # noqa: BLE001 - fhirpathpy raises plain Exceptions
+            log.warning("FHIRPath evaluation of %s (%s) failed: %s", param.code, param.expression, exc)
+            return []
+
+    def index_key(self, res_type: str, code: str) -> str:
+        """The code whose index rows answer `code`: parameters of one type with the same kind and
+        expression (Patient `name` and `phonetic`) share one set of rows instead of two equal ones."""
+        aliases = self._aliases.get(res_type)
+        if aliases is None:
+            first: dict[tuple[str, str, bool], str] = {}
+            aliases = {}
+            for other, param in sorted(self.for_type(res_type).items()):
+                if param.indexed and param.type != "composite":
+                    # Compared as compiled for this type: `Patient.name | Person.name` is `Patient.name` here.
+                    compiled = self._compile(param.expression or "", res_type, res_type, relative=False)
+                    branches = "|".join(sorted(path.text for path in compiled.fast))
+                    if compiled.slow:
+                        branches = param.expression or ""
+                    aliases[other] = first.setdefault((param.type, branches, param.resource_level), other)
+            self._aliases[res_type] = aliases
+        return aliases.get(code, code)
+
+    def coded(self, res_type: str, code: str) -> bool:
+        """Whether a token parameter reads only `code`/`boolean` elements (status, gender, active):
+        few distinct values, so a poor choice to drive a query when a parameter is also given."""
+        param = self.get(res_type, code)
+        if param is None or param.type != "token" or not param.expression:
+            return False
+        compiled = self._compile(param.expression, res_type, res_type, relative=False)
+        if compiled.slow or not compiled.fast:
+            return False
+        return all(model.PATH_TO_TYPE.get(path.text.strip()) in ("code", "boolean") for path in compiled.fast)
+
+    def plan(self, res_type: str) -> list[PlanItem]:
+        """What indexing a resource of `res_type` evaluates, compiled once: per indexed parameter its
+        hash namespace, its direct paths and engine fallbacks, and the top-level keys it can read."""
+        found = self._plans.get(res_type)
+        if found is None:
+            found = []
+            for param in self.for_type(res_type).values():
+                if not param.indexed or self.index_key(res_type, param.code) != param.code:
+                    continue
+                compiled = self._compile(param.expression or "", res_type, res_type, relative=False)
+                keys: frozenset[str] | None = frozenset()
+                for path in compiled.fast:
+                    keys = None if keys is None or path.first_keys is None else keys | path.first_keys
+                if compiled.slow or param.type == "composite":
+                    keys = None
+                implied = ""
+                if param.type == "token" and not compiled.slow:
+                    implied = self.implied.system(res_type, tuple(path.text for path in compiled.fast))
+                found.append(PlanItem(param, param.hash_type(res_type), param.code, keys, tuple(compiled.fast),
+                                      tuple(compiled.slow), implied))
+            self._plans[res_type] = found
+        return found
+
+    def base_nodes(self, param: SearchParam, res_type: str, resource: dict[str, Any]) -> list[fastpath.Node]:
+        """The nodes a composite parameter's components are evaluated on (e.g. each Observation.component)."""
+        compiled = self._compile(param.expression or "", res_type, res_type, relative=False)
+        nodes: list[fastpath.Node] = []
+        for path in compiled.fast:
+            nodes.extend(path.run([(resource, res_type)]))
+        return nodes
+
+    def _compile(self, text: str, res_type: str, start_path: str, relative: bool) -> _Compiled:
+        key = (text, res_type, start_path)
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            compiled = _Compiled()
+            for branch in fastpath.split_top_level(text):
+                if not relative:
+                    root = fastpath.branch_root(branch)
+                    if root is not None and root[:1].isupper() and not model.is_a(res_type, root):
+                        continue  # a branch for another resource type (`Patient.name | Practitioner.name`)
+                fast = fastpath.compile_branch(branch, start_path, relative=relative)
+                if fast is not None:
+                    compiled.fast.append(fast)
+                else:
+                    compiled.slow.append(fhirpath.compile_expression(branch, res_type))
+            self._compiled[key] = compiled
+        return compiled

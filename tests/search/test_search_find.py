@@ -1,0 +1,85 @@
+"""`SearchEngine.find`: the matches of a conditional URL, as the repository uses them."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from search_helpers import create
+
+from fhir_server.errors import BadRequest
+from fhir_server.services import Services
+from tests.fhir_data import INS_OID, IPP_SYSTEM
+
+
+@pytest.fixture
+def people(client: TestClient) -> dict[str, str]:
+    return {
+        "durand": create(client, {
+            "resourceType": "Patient", "id": "durand", "active": True, "birthDate": "1950-01-31",
+            "identifier": [{"system": INS_OID, "value": "1500131"}, {"system": IPP_SYSTEM, "value": "IPP-1"}],
+            "name": [{"family": "Durand", "given": ["Élodie"]}],
+        }),
+        "dupont": create(client, {
+            "resourceType": "Patient", "id": "dupont", "active": False, "birthDate": "1962-07",
+            "identifier": [{"system": IPP_SYSTEM, "value": "IPP-2"}],
+            "name": [{"family": "Dupont", "given": ["Jean"]}],
+            "generalPractitioner": [{"reference": "Practitioner/gp1"}],
+        }),
+        "gone": create(client, {
+            "resourceType": "Patient", "id": "gone", "identifier": [{"system": IPP_SYSTEM, "value": "IPP-3"}],
+        }),
+    }
+
+
+def find(services: Services, res_type: str, query: str) -> list[str]:
+    with services.db.read() as conn:
+        return [res_id for _, res_id in services.search.find(conn, res_type, query)]
+
+
+def test_find_by_token_string_date_reference_and_id(client: TestClient, services: Services,
+                                                     people: dict[str, str]) -> None:
+    client.delete("/fhir/Patient/gone")
+    assert find(services, "Patient", f"identifier={INS_OID}|1500131") == ["durand"]
+    assert find(services, "Patient", f"identifier={IPP_SYSTEM}|") == ["durand", "dupont"]
+    assert find(services, "Patient", "identifier=IPP-3") == []  # deleted resources never match
+    assert find(services, "Patient", "identifier=IPP-1,IPP-2&active=false") == ["dupont"]
+    assert find(services, "Patient", "name=dur") == ["durand"]
+    assert find(services, "Patient", "name=elodie") == ["durand"]
+    assert find(services, "Patient", "name:exact=Élodie") == ["durand"]
+    assert find(services, "Patient", "name:exact=elodie") == []
+    assert find(services, "Patient", "birthdate=1962") == ["dupont"]
+    assert find(services, "Patient", "birthdate=lt1960") == ["durand"]
+    assert find(services, "Patient", "general-practitioner=Practitioner/gp1") == ["dupont"]
+    assert find(services, "Patient", "_id=durand,dupont&_id=dupont") == ["dupont"]
+    assert find(services, "Patient", "_lastUpdated=gt2000-01-01&identifier=IPP-1") == ["durand"]
+    assert find(services, "Patient", "_lastUpdated=lt2000-01-01") == []
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("nickname=x", "Unknown search parameter 'nickname' for resource type 'Patient'"),
+        ("birthdate=1950-02-30", "Invalid value '1950-02-30' for search parameter 'birthdate': "
+                                 "'1950-02-30': day 30 does not exist in 1950-02"),
+        ("birthdate=xx1950", "Invalid value 'xx1950' for search parameter 'birthdate': unknown prefix 'xx' "
+                             "(expected one of eq, ne, gt, lt, ge, le, sa, eb, ap)"),
+        ("identifier=a|b|c", "Invalid value 'a|b|c' for search parameter 'identifier': "
+                             "expected code, system|code, |code or system|"),
+        ("name:sounds=x", "Modifier ':sounds' is not supported on string parameter 'name'"),
+        ("_count=10&name=x", "Parameter '_count' is not allowed in a conditional request"),
+        ("", "A conditional request needs at least one search parameter"),
+    ],
+)
+def test_find_rejects_what_it_cannot_answer_exactly(services: Services, query: str, message: str) -> None:
+    with pytest.raises(BadRequest) as caught:
+        find(services, "Patient", query)
+    assert str(caught.value) == message
+
+
+def test_conditional_create_uses_the_index(client: TestClient, people: dict[str, str]) -> None:
+    body = {"resourceType": "Patient", "identifier": [{"system": INS_OID, "value": "1500131"}]}
+    response = client.post("/fhir/Patient", json=body,
+                           headers={"Content-Type": "application/fhir+json",
+                                    "If-None-Exist": f"identifier={INS_OID}|1500131"})
+    assert response.status_code == 200
+    assert response.json()["id"] == "durand"

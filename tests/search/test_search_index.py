@@ -1,0 +1,106 @@
+"""Index tables: schema agrees with the migration, rows follow every write of a resource."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from fastapi.testclient import TestClient
+from search_helpers import FHIR_JSON, create, search_ids
+
+from fhir_server.search.tables import INDEX_TABLES
+from fhir_server.services import Services
+from fhir_server.store.database import Database
+from fhir_server.store.tables import metadata
+
+
+def test_migration_creates_exactly_the_declared_tables(db: Database) -> None:
+    with db.engine.connect() as conn:
+        context = MigrationContext.configure(conn)
+        diff = [d for d in compare_metadata(context, metadata) if "idx_" in repr(d)]
+        assert diff == []
+        inspector = sa.inspect(conn)
+        for name, table in INDEX_TABLES.items():
+            columns = {c["name"]: c for c in inspector.get_columns(f"idx_{name}")}
+            assert set(columns) == {c.name for c in table.columns}
+            assert all(not c["nullable"] for c in columns.values()), name
+
+
+def _rows(services: Services, res_id: str) -> dict[str, list[tuple[str, str]]]:
+    """Index rows of one Patient, as (param, value) pairs per table."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    with services.db.read() as conn:
+        pk = conn.execute(sa.text("SELECT pk FROM resource WHERE res_id = :i"), {"i": res_id}).scalar_one()
+        for kind, table in INDEX_TABLES.items():
+            value = table.c[{"token": "value", "string": "value_exact", "date": "low", "number": "low",
+                             "quantity": "low", "uri": "uri", "reference": "target_id"}[kind]]
+            rows = conn.execute(sa.select(table.c.param, value).where(table.c.res_pk == pk))
+            found = sorted((r[0], str(r[1])) for r in rows)
+            if found:
+                out[kind] = found
+    return out
+
+
+def test_rows_are_replaced_on_update_and_removed_on_delete(client: TestClient, services: Services) -> None:
+    create(client, {"resourceType": "Patient", "id": "p", "gender": "male", "name": [{"family": "Martin"}],
+                    "managingOrganization": {"reference": "Organization/o1"}})
+    assert _rows(services, "p") == {
+        # `Patient.deceased.exists() and …` is false, not empty, without deceased[x]
+        "token": [("deceased", "false"), ("gender", "male")],
+        # `phonetic` has the expression of `name` on Patient: it reads name's rows
+        "string": [("family", "Martin"), ("name", "Martin")],
+        "reference": [("organization", "o1")],
+    }
+    assert search_ids(client, "/fhir/Patient?phonetic=mart") == ["p"]
+    create(client, {"resourceType": "Patient", "id": "p", "gender": "female", "name": [{"family": "Petit"}]})
+    assert _rows(services, "p") == {
+        "token": [("deceased", "false"), ("gender", "female")],
+        "string": [("family", "Petit"), ("name", "Petit")],
+    }
+    assert search_ids(client, "/fhir/Patient?gender=male") == []
+    assert search_ids(client, "/fhir/Patient?gender=female") == ["p"]
+    assert client.delete("/fhir/Patient/p").status_code in (200, 204)
+    assert _rows(services, "p") == {}
+    assert search_ids(client, "/fhir/Patient?gender=female") == []
+    create(client, {"resourceType": "Patient", "id": "p", "gender": "other"})
+    assert search_ids(client, "/fhir/Patient?gender=other") == ["p"]
+
+
+def test_patch_reindexes(client: TestClient) -> None:
+    create(client, {"resourceType": "Patient", "id": "p", "gender": "male"})
+    response = client.patch("/fhir/Patient/p", json=[{"op": "replace", "path": "/gender", "value": "female"}],
+                            headers={"Content-Type": "application/json-patch+json"})
+    assert response.status_code == 200, response.text
+    assert search_ids(client, "/fhir/Patient?gender=female") == ["p"]
+    assert search_ids(client, "/fhir/Patient?gender=male") == []
+
+
+def test_transaction_indexes_every_entry_and_rolls_back_with_it(client: TestClient) -> None:
+    bundle = {
+        "resourceType": "Bundle", "type": "transaction",
+        "entry": [
+            {"fullUrl": "urn:uuid:0c3f4a2e-0000-4000-8000-000000000001",
+             "resource": {"resourceType": "Patient", "name": [{"family": "Bernard"}]},
+             "request": {"method": "POST", "url": "Patient"}},
+            {"resource": {"resourceType": "Observation", "status": "final", "code": {"text": "poids"},
+                          "subject": {"reference": "urn:uuid:0c3f4a2e-0000-4000-8000-000000000001"}},
+             "request": {"method": "POST", "url": "Observation"}},
+        ],
+    }
+    response = client.post("/fhir", json=bundle, headers=FHIR_JSON)
+    assert response.status_code == 200, response.text
+    patient_id = search_ids(client, "/fhir/Patient?name=bernard")[0]
+    assert len(search_ids(client, f"/fhir/Observation?subject=Patient/{patient_id}")) == 1
+    assert len(search_ids(client, "/fhir/Observation?subject.name=bernard")) == 1
+
+    failing = {
+        "resourceType": "Bundle", "type": "transaction",
+        "entry": [
+            {"resource": {"resourceType": "Patient", "name": [{"family": "Rollback"}]},
+             "request": {"method": "POST", "url": "Patient"}},
+            {"request": {"method": "DELETE", "url": "Patient/missing"}, },
+            {"resource": {"resourceType": "Patient", "id": "x"}, "request": {"method": "PUT", "url": "Patient/y"}},
+        ],
+    }
+    assert client.post("/fhir", json=failing, headers=FHIR_JSON).status_code >= 400
+    assert search_ids(client, "/fhir/Patient?name=rollback") == []
