@@ -1,37 +1,19 @@
-"""The DPI adapter's knobs, read from the same `ONCOLINK_*` environment (and `.env`) as the server.
-
-A class of its own rather than the server's settings: the adapter is a FHIR client and must run
-against a remote server (`oncolink mllp`) without importing anything from `fhir_server`.
-"""
+"""The DPI adapter's knobs (see `adapters.settings` for what all adapters share)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ..settings import AdapterSettings, default_mappings, postgres_driver
+
+DEFAULT_MAPPINGS = default_mappings("dpi")
 
 
-def _default_mappings() -> Path:
-    """The repository's mappings/dpi (editable install, tests), else ./mappings/dpi (an installed package
-    run from a checkout or the Docker image's /app)."""
-    beside_code = Path(__file__).resolve().parents[2] / "mappings" / "dpi"
-    return beside_code if beside_code.is_dir() else Path.cwd() / "mappings" / "dpi"
-
-
-DEFAULT_MAPPINGS = _default_mappings()
-
-
-class DpiSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ONCOLINK_", env_file=".env", extra="ignore")
-
-    # The journal lives in the server's database unless told otherwise (its own tables and migrations).
-    database_url: str = "sqlite:///./var/oncolink.db"
+class DpiSettings(AdapterSettings):
+    # The journal's database, when not the server's.
     dpi_journal_url: str = ""
-    # Where `oncolink mllp` sends FHIR transactions; empty means http://HOST:PORT/fhir of the local server.
-    fhir_base_url: str = ""
-    host: str = "127.0.0.1"
-    port: int = 8080
 
     mllp_host: str = ""  # empty: same as ONCOLINK_HOST
     mllp_port: int = Field(2575, ge=0, le=65535)  # 0 disables the listener
@@ -51,15 +33,11 @@ class DpiSettings(BaseSettings):
     dpi_provenance: bool = True
     # Server failures (5xx, unreachable) are retried this many times before the message is dead-lettered.
     dpi_retries: int = Field(2, ge=0)
-    fhir_timeout: float = Field(60.0, gt=0)
 
-    @field_validator("database_url", "dpi_journal_url")
+    @field_validator("dpi_journal_url")
     @classmethod
-    def _normalise_driver(cls, value: str) -> str:
-        for prefix in ("postgresql://", "postgres://"):
-            if value.startswith(prefix):
-                return "postgresql+psycopg://" + value[len(prefix):]
-        return value
+    def _journal_driver(cls, value: str) -> str:
+        return postgres_driver(value)
 
     @model_validator(mode="after")
     def _tls_pair(self) -> DpiSettings:
@@ -74,7 +52,3 @@ class DpiSettings(BaseSettings):
     @property
     def listen_host(self) -> str:
         return self.mllp_host or self.host
-
-    @property
-    def remote_fhir_base(self) -> str:
-        return (self.fhir_base_url or f"http://{self.host}:{self.port}/fhir").rstrip("/")

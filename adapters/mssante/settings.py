@@ -1,8 +1,4 @@
-"""The MSSanté adapter's knobs, read from the same `ONCOLINK_*` environment (and `.env`) as the server.
-
-A class of its own, like the DPI adapter's: the adapter is a FHIR client and can run against a remote
-server (`oncolink mssante send-pending` with ONCOLINK_FHIR_BASE_URL) without importing `fhir_server`.
-"""
+"""The MSSanté adapter's knobs (see `adapters.settings` for what all adapters share)."""
 
 from __future__ import annotations
 
@@ -10,29 +6,15 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ..settings import AdapterSettings, default_mappings, postgres_driver
+
+DEFAULT_MAPPINGS = default_mappings("mssante")
 
 
-def _default_mappings() -> Path:
-    """The repository's mappings/mssante (editable install, tests), else ./mappings/mssante."""
-    beside_code = Path(__file__).resolve().parents[2] / "mappings" / "mssante"
-    return beside_code if beside_code.is_dir() else Path.cwd() / "mappings" / "mssante"
-
-
-DEFAULT_MAPPINGS = _default_mappings()
-
-
-class MssanteSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ONCOLINK_", env_file=".env", extra="ignore")
-
-    # Outbox and directory cache live in the server's database unless told otherwise (own tables and migrations).
-    database_url: str = "sqlite:///./var/oncolink.db"
+class MssanteSettings(AdapterSettings):
+    # The outbox's and directory cache's database, when not the server's.
     mssante_database_url: str = ""
-    # Where `oncolink mssante send-pending` reads and writes FHIR; empty means http://HOST:PORT/fhir.
-    fhir_base_url: str = ""
-    host: str = "127.0.0.1"
-    port: int = 8080
-    fhir_timeout: float = Field(60.0, gt=0)
 
     # SMTP submission to the MSSanté operator. No host: messages are written as .eml files instead.
     mssante_smtp_host: str = ""
@@ -76,13 +58,10 @@ class MssanteSettings(BaseSettings):
     # OID of this installation, root of the documents' and submission sets' unique ids (XDS sourceId).
     mssante_source_oid: str = "1.2.250.1.999.8.1"
 
-    @field_validator("database_url", "mssante_database_url")
+    @field_validator("mssante_database_url")
     @classmethod
-    def _normalise_driver(cls, value: str) -> str:
-        for prefix in ("postgresql://", "postgres://"):
-            if value.startswith(prefix):
-                return "postgresql+psycopg://" + value[len(prefix):]
-        return value
+    def _store_driver(cls, value: str) -> str:
+        return postgres_driver(value)
 
     @model_validator(mode="after")
     def _cert_pair(self) -> MssanteSettings:
@@ -93,10 +72,6 @@ class MssanteSettings(BaseSettings):
     @property
     def store_url(self) -> str:
         return self.mssante_database_url or self.database_url
-
-    @property
-    def remote_fhir_base(self) -> str:
-        return (self.fhir_base_url or f"http://{self.host}:{self.port}/fhir").rstrip("/")
 
     @property
     def notification_address(self) -> str:
