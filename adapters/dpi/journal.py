@@ -13,12 +13,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, event
-from sqlalchemy.engine import make_url
+
+from adapters.storage import make_engine
 
 VERSION_TABLE = "dpi_alembic_version"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -72,33 +71,6 @@ class JournalEntry:
     processed_at: datetime | None
 
 
-def _engine(url: str) -> Engine:
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return sa.create_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True,
-                                json_serializer=lambda v: orjson.dumps(v).decode(), json_deserializer=orjson.loads)
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 60},
-                              json_serializer=lambda v: orjson.dumps(v).decode(), json_deserializer=orjson.loads)
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Same file as the server: WAL and a long busy timeout so both writers queue instead of failing.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=60000")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: sa.Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return engine
-
-
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -106,7 +78,7 @@ def _now() -> datetime:
 class Journal:
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine = _engine(url)
+        self.engine = make_engine(url, pool_size=5)
 
     def upgrade(self) -> None:
         """Create or migrate the journal tables (idempotent; run at start-up)."""

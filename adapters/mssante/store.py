@@ -15,13 +15,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
+
+from adapters.storage import make_engine
 
 VERSION_TABLE = "mssante_alembic_version"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -161,39 +160,10 @@ def _trigger(row: Any) -> TriggerRow:
                       snapshot=row.snapshot, fhir_status=row.fhir_status, created_at=_aware(row.created_at))
 
 
-def make_engine(url: str) -> Engine:
-    parsed = make_url(url)
-    dumps = lambda v: orjson.dumps(v).decode()  # noqa: E731
-    if parsed.get_backend_name() != "sqlite":
-        return sa.create_engine(url, pool_size=3, max_overflow=3, pool_pre_ping=True, json_serializer=dumps,
-                                json_deserializer=orjson.loads)
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 60},
-                              json_serializer=dumps, json_deserializer=orjson.loads)
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # The server writes the same file: WAL and a long busy timeout so writers queue instead of failing.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=60000")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: sa.Connection) -> None:
-        # Take the write lock up front: a read-then-write transaction would otherwise fail on upgrade.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return engine
-
-
 class Store:
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, pool_size=3)
         self.dialect = self.engine.dialect.name
 
     def upgrade(self) -> None:
