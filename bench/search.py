@@ -53,7 +53,8 @@ def main() -> None:
             print(f"[search] {target.name}: indexing cost {index_rows[-1]}", flush=True)
         for target in dbs:
             figures, other = run_target(target.name, target.url, SCALE, CACHE)
-            query_rows.extend(_query_row(target.name, f) for f in figures)
+            load = os.getloadavg()[0]
+            query_rows.extend(_query_row(f"{target.name} (load {load:.1f})", f) for f in figures)
             slower = other["last_p50"] / other["first_p50"]
             other_rows.append(
                 f"| {target.name} | {other['resources']:,} in {other['seconds']:.0f} s "
@@ -61,9 +62,11 @@ def main() -> None:
                 f"| {other['first_p50']:.1f} ms | {other['last_p50']:.1f} ms | {slower:.2f}× "
                 f"| {'ok' if slower <= 2 else 'MISSED'} |")
     body = (
-        f"Machine: {machine()}. Shared with other work during the run: figures are upper bounds.\n\n"
+        f"Machine: {machine()}. Shared with other work during the run (the 1-minute load average at the end "
+        "of each database's queries is shown; 2 cores): figures are upper bounds, p95 most of all.\n\n"
         f"### FHIRPath R4 suite\n\n{passed} / {total} tests pass with the engine as the server wraps it "
-        "(fhirpathpy 2.2.4 + R4 model, `resolve()`, `Resource.` roots, FHIR constants); "
+        "(fhirpathpy 2.2.4 with the R4 model passes 776; the wrapper adds `resolve()`, `Resource.` roots, FHIR "
+        "constants, lowBoundary/highBoundary, matchesFull, escape/unescape); "
         "`tests/search/test_fhirpath_suite.py` asserts the floor.\n\n"
         f"### Search latency (data set scale {SCALE}: 100,000 Patients, 300,000 MedicationRequests, "
         "100,000 CarePlans, 200,000 Observations at 1.0)\n\n"
@@ -77,9 +80,21 @@ def main() -> None:
         "|---|---|---|---|---|---|\n" + "\n".join(other_rows) + "\n\n"
         f"### Indexing cost ({CREATE_TOTAL:,} Patients as transactions of {BUNDLE_SIZE}, 2 clients)\n\n"
         "| database | create without indexing | with indexing | ratio | ≥ 60 % |\n|---|---|---|---|---|\n"
-        + "\n".join(index_rows)
+        + "\n".join(index_rows) + "\n\n" + INDEXING_NOTE
     )
     record("Search", body)
+
+
+INDEXING_NOTE = """Where indexing time goes (measured in-process, transactions of 100 Patients, SQLite): about
+150 µs per Patient without indexing; indexing evaluates 29 parameters into 19 rows (150–190 µs of
+Python) and writes them (about 110 µs of SQLite B-tree work for 19 rows and ~45 index entries, plus a
+larger commit). On PostgreSQL the B-tree work happens in the database process (COPY), so mostly the
+Python part weighs on throughput, hence the better ratio. Already done: direct evaluator instead of
+fhirpathpy for 99.8 % of branches (2 ms → 0.2 ms per Patient), rows as tuples straight to
+`executemany`/COPY, tables clustered on `res_pk` (SQLite WITHOUT ROWID) with no separate per-resource
+index and no foreign key, identical parameters sharing rows (`phonetic` = `name`), no DELETE for a
+resource's first version. Not done: per-type generated extractors, sub-parameters (`family`, `given`,
+`address-city`…) read from tagged rows of their parent parameter instead of rows of their own."""
 
 
 def _query_row(database: str, f: Figures) -> str:
