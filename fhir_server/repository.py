@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -80,6 +80,12 @@ _INSERT_VERSION = sa.insert(resource_version)
 # RETURNING over an executemany, rows in parameter order (SQLAlchemy "insertmanyvalues").
 _INSERT_CURRENT_MANY = sa.insert(resource).returning(resource.c.pk, sort_by_parameter_order=True)
 
+# Key in `Connection.info` of the versions this transaction wrote that listeners have not seen yet.
+_WRITTEN = "oncolink.written"
+
+# Called once per write transaction, before commit, with the versions it wrote (see `react`).
+WriteListener = Callable[[Connection, Sequence["Stored"]], None]
+
 # Key in `Connection.info` of the index rows a transaction has not written yet (see deferred_indexing).
 _PENDING_INDEX = "oncolink.pending_index"
 
@@ -121,6 +127,7 @@ class Repository:
         self.indexer = indexer
         self.finder = finder
         self._lock_rows = dialect == "postgresql"
+        self.listeners: list[WriteListener] = []
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -202,7 +209,9 @@ class Repository:
         conn.execute(_INSERT_VERSION, {"res_pk": pk, "res_type": res_type, "res_id": res_id, "method": method,
                                        **values})
         self._index(conn, [(pk, res_type, content)])
-        return Stored(pk, res_type, res_id, version_id, now, body is None, content, method)
+        stored = Stored(pk, res_type, res_id, version_id, now, body is None, content, method)
+        conn.info.setdefault(_WRITTEN, []).append(stored)
+        return stored
 
     def create_many(self, conn: Connection, items: list[tuple[str, str, dict[str, Any]]]) -> list[WriteResult]:
         """Plain creates of checked bodies with ids the caller assigned (a transaction's POST entries),
@@ -219,10 +228,19 @@ class Repository:
         conn.execute(_INSERT_VERSION, [{**row, "res_pk": pk, "method": "POST"} for row, pk in zip(current_rows, pks,
                                                                                                    strict=True)])
         self._index(conn, [(pk, t, c) for pk, (t, _, _), c in zip(pks, items, contents, strict=True)])
-        return [
-            WriteResult(Stored(pk, t, i, 1, now, False, c, "POST"), created=True)
-            for pk, (t, i, _), c in zip(pks, items, contents, strict=True)
-        ]
+        written = [Stored(pk, t, i, 1, now, False, c, "POST") for pk, (t, i, _), c in zip(pks, items, contents,
+                                                                                          strict=True)]
+        conn.info.setdefault(_WRITTEN, []).extend(written)
+        return [WriteResult(stored, created=True) for stored in written]
+
+    def react(self, conn: Connection) -> None:
+        """Pre-commit hook (`Database.before_commit`): hand each listener the versions written since it
+        last looked. Listeners may write in turn (a triage writing a Flag); those writes are handed round
+        again until the transaction is quiet, so reactions commit atomically with what caused them."""
+        while written := conn.info.pop(_WRITTEN, None):
+            self.flush_index(conn)
+            for listener in self.listeners:
+                listener(conn, written)
 
     def _index(self, conn: Connection, items: list[tuple[int, str, dict[str, Any] | None]]) -> None:
         pending = conn.info.get(_PENDING_INDEX)

@@ -53,4 +53,5 @@ def build_services(settings: Settings, packages: PackageRegistry | None = None) 
     profile_validator = FhirValidator(packages, validator, unknown_profile=settings.unknown_profile)
     repository = Repository(validator=WriteValidator(profile_validator), indexer=indexer, finder=search,
                             dialect=db.dialect)
+    db.before_commit.append(repository.react)
     return Services(settings, db, packages, validator, search_params, indexer, search, repository, profile_validator)

@@ -8,7 +8,7 @@ row locks (`SELECT … FOR UPDATE`) serialise writers of one resource there.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -21,11 +21,17 @@ def _json_dumps(value: object) -> str:
     return orjson.dumps(value).decode()
 
 
+PreCommitHook = Callable[[Connection], None]
+
+
 class Database:
     """One database: an engine plus read and write transaction scopes."""
 
     def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
         self.url = make_url(url)
+        # Run in order at the end of every successful write scope, inside its transaction: what they
+        # write (outbox rows, reactions of the pathway engine, audit) commits or rolls back with it.
+        self.before_commit: list[PreCommitHook] = []
         self.dialect = self.url.get_backend_name()
         if self.dialect == "sqlite":
             self.engine = self._sqlite_engine(url, echo)
@@ -81,6 +87,8 @@ class Database:
         """A transaction that will write: committed on success, rolled back on any exception."""
         with self.engine.connect().execution_options(write=True) as conn, conn.begin():
             yield conn
+            for hook in self.before_commit:
+                hook(conn)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
