@@ -62,25 +62,26 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(database_url: str, **extra_env: str) -> Iterator[tuple[str, psutil.Process]]:
-    """`oncolink serve` as users run it, in its own process; yields the FHIR base and the process."""
-    port = free_port()
+def server(database_url: str, *command: str, port: int | None = None, startup_seconds: float = 90,
+           **extra_env: str) -> Iterator[tuple[str, psutil.Process]]:
+    """A server in its own process — `oncolink serve` as users run it unless `command` names another
+    module's entry (`bench.search_server`…); yields the FHIR base and the process once `metadata` answers."""
+    port = port or free_port()
     env = {**os.environ, "ONCOLINK_DATABASE_URL": database_url, "ONCOLINK_PORT": str(port),
            "ONCOLINK_MLLP_PORT": "0", "ONCOLINK_LOG_LEVEL": "warning", **extra_env}
-    proc = subprocess.Popen([sys.executable, "-m", "fhir_server", "serve"], env=env, cwd=ROOT)
+    proc = subprocess.Popen([sys.executable, "-m", *(command or ("fhir_server", "serve"))], env=env, cwd=ROOT)
     base = f"http://127.0.0.1:{port}/fhir"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/metadata", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("the server did not start")
-        time.sleep(0.2)
+    deadline = time.monotonic() + startup_seconds
     try:
+        while True:
+            try:
+                if httpx.get(f"{base}/metadata", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the server ({' '.join(command) or 'oncolink serve'}) did not start")
+            time.sleep(0.2)
         yield base, psutil.Process(proc.pid)
     finally:
         proc.terminate()

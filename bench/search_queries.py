@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import os
 import random
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,7 +25,7 @@ from fhir_server.search.dates import parse_range
 from fhir_server.search.hashing import hash_parts
 from fhir_server.search.text import normalise, prefix_upper_bound
 
-from .common import ROOT, free_port, percentile
+from .common import free_port, percentile, server
 from .search_data import FAMILIES, INS_OID, LOINC, Scale, ins, patient_id, pharmacy_id
 from .search_load import load, registry
 
@@ -41,28 +39,9 @@ WALKS = 5
 @contextmanager
 def search_server(database_url: str, **env: str) -> Iterator[str]:
     port = free_port()
-    environment = {**os.environ, "ONCOLINK_DATABASE_URL": database_url, "ONCOLINK_PORT": str(port),
-                   "ONCOLINK_MLLP_PORT": "0", "ONCOLINK_BASE_URL": f"http://127.0.0.1:{port}", **env}
-    proc = subprocess.Popen([sys.executable, "-m", "bench.search_server"], env=environment, cwd=ROOT)
-    base = f"http://127.0.0.1:{port}/fhir"
-    deadline = time.monotonic() + 120
-    try:
-        while True:
-            try:
-                if httpx.get(f"{base}/metadata", timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the search benchmark server did not start")
-            time.sleep(0.3)
+    with server(database_url, "bench.search_server", port=port, startup_seconds=120,
+                ONCOLINK_BASE_URL=f"http://127.0.0.1:{port}", **env) as (base, _):
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @dataclass

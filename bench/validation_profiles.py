@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import os
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -28,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from .common import ROOT, Target, free_port, machine, percentile, record, targets
+from .common import ROOT, Target, machine, percentile, record, server, targets
 
 SHARED = ROOT.parent / "shared" / "fhir" / "packages"
 ROUNDS = 400
@@ -130,28 +129,8 @@ def serve() -> None:
 
 @contextmanager
 def _server(url: str) -> Iterator[str]:
-    port = free_port()
-    env = {**os.environ, "ONCOLINK_DATABASE_URL": url, "ONCOLINK_PORT": str(port), "ONCOLINK_LOG_LEVEL": "warning"}
-    proc = subprocess.Popen([sys.executable, "-m", "bench.validation_profiles", "serve"], env=env, cwd=ROOT)
-    base = f"http://127.0.0.1:{port}/fhir"
-    deadline = time.monotonic() + 90
-    try:
-        while True:
-            try:
-                if httpx.get(f"{base}/metadata", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the benchmark server did not start")
-            time.sleep(0.2)
+    with server(url, "bench.validation_profiles", "serve") as (base, _):
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def _post(http: httpx.Client, base: str, resource: dict[str, Any]) -> float:
