@@ -73,6 +73,9 @@ _CURRENT_COLUMNS = (
 
 # Prebuilt statements: building and cache-keying a new Core statement per write costs more than the SQL.
 _INSERT_CURRENT = sa.insert(resource).returning(resource.c.pk)
+_CURRENT = sa.select(*_CURRENT_COLUMNS).where(resource.c.res_type == sa.bindparam("res_type"),
+                                              resource.c.res_id == sa.bindparam("res_id"))
+_CURRENT_LOCKED = _CURRENT.with_for_update()
 _UPDATE_CURRENT = sa.update(resource).where(
     resource.c.pk == sa.bindparam("where_pk"), resource.c.version_id == sa.bindparam("where_version")
 )
@@ -134,10 +137,8 @@ class Repository:
     def current(self, conn: Connection, res_type: str, res_id: str, *, lock: bool = False) -> Stored | None:
         if not valid_id(res_id):  # never stored; and PostgreSQL rejects some bytes (NUL) outright
             return None
-        query = sa.select(*_CURRENT_COLUMNS).where(resource.c.res_type == res_type, resource.c.res_id == res_id)
-        if lock and self._lock_rows:
-            query = query.with_for_update()
-        row = conn.execute(query).first()
+        query = _CURRENT_LOCKED if lock and self._lock_rows else _CURRENT
+        row = conn.execute(query, {"res_type": res_type, "res_id": res_id}).first()
         return _stored(row) if row else None
 
     def current_or_404(self, conn: Connection, res_type: str, res_id: str) -> Stored:

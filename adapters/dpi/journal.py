@@ -51,6 +51,18 @@ message_table = sa.Table(
 )
 
 
+# Prebuilt statements: two journal writes per message, and building a Core statement costs more than its SQL.
+_INSERT = sa.insert(message_table).returning(message_table.c.id)
+_m = message_table.c
+_FINISH = sa.update(message_table).where(_m.id == sa.bindparam("entry_id")).values(
+    attempts=_m.attempts + 1,
+    # Left as they are unless given (a replay or a salvaged header corrects them).
+    control_id=sa.func.coalesce(sa.bindparam("new_control_id", type_=sa.String()), _m.control_id),
+    message_type=sa.func.coalesce(sa.bindparam("new_message_type", type_=sa.String()), _m.message_type),
+    charset=sa.func.coalesce(sa.bindparam("new_charset", type_=sa.String()), _m.charset),
+)
+
+
 @dataclass(frozen=True)
 class JournalEntry:
     id: int
@@ -96,24 +108,23 @@ class Journal:
     def received(self, raw: bytes, *, transport: str, peer: str, charset: str, control_id: str,
                  message_type: str) -> int:
         with self.engine.begin() as conn:
-            return int(conn.execute(sa.insert(message_table).values(
-                received_at=_now(), transport=transport, peer=peer[:255], charset=charset[:32],
-                control_id=control_id[:199], message_type=message_type[:32], raw=raw, status=RECEIVED, attempts=0,
-            ).returning(message_table.c.id)).scalar_one())
+            return int(conn.execute(_INSERT, {
+                "received_at": _now(), "transport": transport, "peer": peer[:255], "charset": charset[:32],
+                "control_id": control_id[:199], "message_type": message_type[:32], "raw": raw, "status": RECEIVED,
+                "attempts": 0,
+            }).scalar_one())
 
     def finish(self, entry_id: int, *, status: str, ack_code: str, error: str | None = None,
                resources: list[str] | None = None, unmapped: list[str] | None = None, summary: str | None = None,
                control_id: str | None = None, message_type: str | None = None, charset: str | None = None) -> None:
         values: dict[str, Any] = {
-            "status": status, "ack_code": ack_code, "error": error, "resources": resources or [],
-            "unmapped": unmapped or [], "summary": summary, "processed_at": _now(),
-            "attempts": message_table.c.attempts + 1,
+            "entry_id": entry_id, "status": status, "ack_code": ack_code, "error": error,
+            "resources": resources or [], "unmapped": unmapped or [], "summary": summary, "processed_at": _now(),
         }
         for key, value in (("control_id", control_id), ("message_type", message_type), ("charset", charset)):
-            if value is not None:
-                values[key] = value[:199]
+            values[f"new_{key}"] = value[:199] if value is not None else None
         with self.engine.begin() as conn:
-            conn.execute(sa.update(message_table).where(message_table.c.id == entry_id).values(**values))
+            conn.execute(_FINISH, values)
 
     def get(self, entry_id: int) -> JournalEntry | None:
         with self.engine.connect() as conn:

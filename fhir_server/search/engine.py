@@ -8,6 +8,7 @@ reported in an OperationOutcome entry and left out of the self link, as the spec
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from collections.abc import Sequence
@@ -15,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import ColumnElement, Connection, Select, and_, false, func, or_, select, true
+from sqlalchemy import ColumnElement, Connection, Select, TextClause, and_, false, func, or_, select, text, true
 
 from fhir_server.errors import BadRequest, Issue
 from fhir_server.settings import Settings
@@ -33,11 +34,21 @@ from .conditions import (
     type_filter,
 )
 from .include import Found, IncludeResolver
-from .parse import RESULT_PARAMS, Clause, SearchRequest, parse_clause, parse_pairs, parse_request
-from .predicates import QueryContext
+from .parse import (
+    RESULT_PARAMS,
+    Clause,
+    SearchRequest,
+    parse_clause,
+    parse_pairs,
+    parse_request,
+    split_unescaped,
+    unescape,
+)
+from .predicates import QueryContext, Target
 from .registry import SearchParameters
 from .sorting import Cursor, SortKey, after, order_by, sort_keys
 from .subsetting import Subsetter
+from .tables import idx_token
 
 _RESOURCE_LEVEL = "Resource"
 
@@ -63,9 +74,13 @@ class SearchEngine:
         """Live resources of `res_type` matching a conditional URL's query, by pk. Any parameter that is
         unknown, unsupported or malformed is an error: guessing would update the wrong resource."""
         self._check_type(res_type)
+        pairs = parse_pairs(query.lstrip("?"))
+        fast = self._identifier_lookup(conn, res_type, pairs)
+        if fast is not None:
+            return fast
         builder = ConditionBuilder(self.params, self._context())
         terms: list[Term] = []
-        for name, value in parse_pairs(query.lstrip("?")):
+        for name, value in pairs:
             base = name.split(":", 1)[0]
             if base in ("_format", "_pretty"):
                 continue
@@ -84,6 +99,38 @@ class SearchEngine:
             .order_by(resource.c.pk)
         )
         return [(row.pk, row.res_id) for row in rows]
+
+    def _identifier_lookup(self, conn: Connection, res_type: str, pairs: list[tuple[str, str]]
+                           ) -> list[tuple[int, str]] | None:
+        """`Type?param=system|value` on one token parameter, the criteria of nearly every conditional
+        write (the DPI adapter sends several per message): the same rows as the general path, read by
+        one prepared statement on the (hash_sys_value, res_pk) index instead of building and compiling
+        a query each time. None when the query has any other shape (the general path decides)."""
+        if len(pairs) != 1:
+            return None
+        name, value = pairs[0]
+        if not name or not name[0].isalpha() or any(c in name for c in ":."):
+            return None
+        param = self.params.get(res_type, name)
+        if param is None or not param.supported or not param.indexed or param.type != "token":
+            return None
+        parts = split_unescaped(value, "|")
+        if len(parts) != 2:
+            return None
+        system, token = unescape(parts[0]), unescape(parts[1])
+        if not system or not token:
+            return None
+        target = Target(param.hash_type(res_type), self.params.index_key(res_type, name), name, param.targets)
+        rows = conn.execute(self._by_token_hash, {"h": target.hash(system, token), "t": res_type, "d": False})
+        return [(row.pk, row.res_id) for row in rows]
+
+    @functools.cached_property
+    def _by_token_hash(self) -> TextClause:
+        # On SQLite the type test must not be usable as an index (see conditions.type_filter).
+        res_type = "r.res_type || ''" if self.dialect == "sqlite" else "r.res_type"
+        return text(f"SELECT r.pk, r.res_id FROM {resource.name} r WHERE r.pk IN "
+                    f"(SELECT t.res_pk FROM {idx_token.name} t WHERE t.hash_sys_value = :h) "
+                    f"AND {res_type} = :t AND r.deleted = :d ORDER BY r.pk")
 
     # -- search ------------------------------------------------------------------------------------
 

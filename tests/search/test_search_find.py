@@ -83,3 +83,30 @@ def test_conditional_create_uses_the_index(client: TestClient, people: dict[str,
                                     "If-None-Exist": f"identifier={INS_OID}|1500131"})
     assert response.status_code == 200
     assert response.json()["id"] == "durand"
+
+
+def test_system_value_lookups_match_the_general_path(client: TestClient, services: Services,
+                                                     people: dict[str, str]) -> None:
+    """`param=system|value` is answered by a prepared lookup: same rows as the general query builder
+    (which a second, equivalent criterion forces), for escapes, deleted resources, other types, other
+    parameters sharing the value, and several matches."""
+    create(client, {"resourceType": "Patient", "id": "escaped",
+                    "identifier": [{"system": IPP_SYSTEM, "value": "A|B,C"}]})
+    create(client, {"resourceType": "Patient", "id": "twin", "identifier": [{"system": INS_OID, "value": "1500131"}]})
+    create(client, {"resourceType": "Practitioner", "id": "samevalue",
+                    "identifier": [{"system": IPP_SYSTEM, "value": "IPP-2"}]})
+    create(client, {"resourceType": "Patient", "id": "telecom",
+                    "telecom": [{"system": "phone", "value": "IPP-2"}]})
+    client.delete("/fhir/Patient/gone")
+    cases = {
+        f"identifier={INS_OID}|1500131": ["durand", "twin"],
+        f"identifier={IPP_SYSTEM}|IPP-2": ["dupont"],
+        f"identifier={IPP_SYSTEM}|A\\|B\\,C": ["escaped"],
+        f"identifier={IPP_SYSTEM}|IPP-3": [],
+        "identifier=other|IPP-2": [],
+        "telecom=phone|IPP-2": ["telecom"],
+    }
+    for query, expected in cases.items():
+        assert find(services, "Patient", query) == expected, query
+        assert find(services, "Patient", f"{query}&_lastUpdated=gt2000-01-01") == expected, query
+    assert find(services, "Practitioner", f"identifier={IPP_SYSTEM}|IPP-2") == ["samevalue"]
