@@ -14,9 +14,9 @@ from .search.engine import SearchEngine
 from .search.indexer import SearchIndexer
 from .search.registry import SearchParameters
 from .settings import Settings
-from .telemonitoring import install as install_telemonitoring
 from .store.database import Database
 from .store.migrate import upgrade
+from .telemonitoring import install as install_telemonitoring
 from .validation.ig import ensure_loaded
 from .validation.packages import R4_CORE, PackageRegistry
 from .validation.structure import StructureValidator

@@ -47,9 +47,9 @@ class Tree:
         """Alert type → colour (the most severe of its rules that fired); empty when green."""
         alerts: dict[str, str] = {}
         for rule in self.rules:
-            if any(answers.get(c.item, float("-inf")) >= c.at_least for c in rule.any):
-                if RANK[rule.colour] > RANK.get(alerts.get(rule.alert, "green"), 0):
-                    alerts[rule.alert] = rule.colour
+            fired = any(answers.get(c.item, float("-inf")) >= c.at_least for c in rule.any)
+            if fired and RANK[rule.colour] > RANK[alerts.get(rule.alert, "green")]:
+                alerts[rule.alert] = rule.colour
         return alerts
 
 
