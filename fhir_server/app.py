@@ -14,6 +14,7 @@ from .ig_pages import router as ig_pages_router
 from .operations import ig as ig_download
 from .operations import validate as validate_op
 from .services import Services, build_services
+from .worklist.router import router as worklist_router
 from .settings import Settings, get_settings
 
 Attachment = Callable[[FastAPI], AbstractAsyncContextManager[Any]]
@@ -49,6 +50,7 @@ def create_app(
     app.include_router(validate_op.router)
     app.include_router(ig_download.router)
     app.include_router(ig_pages_router)
+    app.include_router(worklist_router)
     for router in routers:
         app.include_router(router)
     app.include_router(bundle.router)
