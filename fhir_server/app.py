@@ -14,8 +14,8 @@ from .ig_pages import router as ig_pages_router
 from .operations import ig as ig_download
 from .operations import validate as validate_op
 from .services import Services, build_services
-from .worklist.router import router as worklist_router
 from .settings import Settings, get_settings
+from .worklist.router import router as worklist_router
 
 Attachment = Callable[[FastAPI], AbstractAsyncContextManager[Any]]
 
