@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import dpi_mllp, foundation, mssante_bench, validation_profiles
+from . import dpi_mllp, foundation, mssante_bench, telemonitoring, validation_profiles
 
 
 def main() -> None:
@@ -10,6 +10,7 @@ def main() -> None:
     validation_profiles.main()
     dpi_mllp.main()
     mssante_bench.main()
+    telemonitoring.main([])
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from .operations import ig as ig_download
 from .operations import validate as validate_op
 from .services import Services, build_services
 from .settings import Settings, get_settings
+from .worklist.router import router as worklist_router
 
 Attachment = Callable[[FastAPI], AbstractAsyncContextManager[Any]]
 
@@ -49,6 +50,7 @@ def create_app(
     app.include_router(validate_op.router)
     app.include_router(ig_download.router)
     app.include_router(ig_pages_router)
+    app.include_router(worklist_router)
     for router in routers:
         app.include_router(router)
     app.include_router(bundle.router)

@@ -19,6 +19,7 @@ from adapters.mssante import cli as mssante_cli
 from adapters.mssante.settings import MssanteSettings
 
 from .settings import Settings
+from .telemonitoring import cli as telemonitoring_cli
 from .validation.cli import register as register_validation
 from .validation.ig import IgError
 from .validation.packages import R4_CORE, PackageError, install
@@ -144,3 +145,6 @@ def db_upgrade() -> None:
     typer.echo("database schema is up to date")
 
 
+
+
+telemonitoring_cli.register(app, load_settings)

@@ -16,6 +16,7 @@ from .search.registry import SearchParameters
 from .settings import Settings
 from .store.database import Database
 from .store.migrate import upgrade
+from .telemonitoring import install as install_telemonitoring
 from .validation.ig import ensure_loaded
 from .validation.packages import R4_CORE, PackageRegistry
 from .validation.structure import StructureValidator
@@ -54,4 +55,7 @@ def build_services(settings: Settings, packages: PackageRegistry | None = None) 
     repository = Repository(validator=WriteValidator(profile_validator), indexer=indexer, finder=search,
                             dialect=db.dialect)
     db.before_commit.append(repository.react)
-    return Services(settings, db, packages, validator, search_params, indexer, search, repository, profile_validator)
+    services = Services(settings, db, packages, validator, search_params, indexer, search, repository,
+                        profile_validator)
+    install_telemonitoring(services)
+    return services

@@ -24,6 +24,12 @@ def default_ig_dir() -> Path:
     return Path.cwd() / "profiles"
 
 
+def default_mappings_dir() -> Path:
+    """`mappings/` beside the source tree, else in the working directory (as `default_ig_dir`)."""
+    beside = Path(__file__).resolve().parents[1] / "mappings"
+    return beside if beside.is_dir() else Path.cwd() / "mappings"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ONCOLINK_", env_file=".env", extra="ignore")
 
@@ -46,6 +52,11 @@ class Settings(BaseSettings):
     unknown_profile: Literal["warning", "error"] = "warning"
     # The implementation guide folder (FSH sources, SUSHI output, built package).
     ig_dir: Path = Field(default_factory=default_ig_dir)
+    # Telemonitoring: the triage trees (default.yaml + establishments/<FINESS>.yaml) and the interaction table.
+    triage_dir: Path = Field(default_factory=lambda: default_mappings_dir() / "triage")
+    interactions_file: Path = Field(default_factory=lambda: default_mappings_dir() / "interactions.yaml")
+    # How far back the worklist looks for the last weekly questionnaire of each patient.
+    worklist_lookback_days: int = 60
 
     @field_validator("database_url")
     @classmethod

@@ -1,0 +1,1 @@
+"""The nurses' worklist of the file active: server-rendered pages at `/worklist` (French, no JavaScript)."""

@@ -1,0 +1,155 @@
+"""Every read the worklist pages make, in one module: the place where a principal's filter (which teams
+a user may see) is to be applied once authentication exists."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from ..repository import Repository
+from ..store.tables import resource
+from ..telemonitoring import alerts, episodes
+from ..telemonitoring.risk import Risk, age_on, assess, load_risk
+from ..telemonitoring.tree import RANK
+
+SEQUENCE_EXT = "https://oncolink.example.org/fhir/StructureDefinition/oncolink-sequence-number"
+PARCOURS_EXT = "https://oncolink.example.org/fhir/StructureDefinition/oncolink-parcours"
+OPEN_TASK = "requested,received,accepted,ready,in-progress,on-hold"
+
+
+@dataclass
+class Alert:
+    flag_id: str
+    alert: str
+    colour: str
+    since: str
+    task_id: str | None = None
+    task_version: int | None = None
+
+
+@dataclass
+class Row:
+    patient_id: str
+    name: str
+    age: int | None
+    episode_id: str
+    parcours: str
+    sequence: str
+    sequence_end: str
+    last_questionnaire: str
+    colour: str
+    alerts: list[Alert] = field(default_factory=list)
+    interactions: list[str] = field(default_factory=list)
+    risk: Risk = Risk(0, ())
+
+
+def _ext(resource_: dict[str, Any], url: str) -> str:
+    for ext in resource_.get("extension") or []:
+        if ext.get("url") == url:
+            return str((ext.get("valueCoding") or {}).get("code", ""))
+    return ""
+
+
+def name_of(patient: dict[str, Any]) -> str:
+    for name in patient.get("name") or []:
+        return " ".join([*(name.get("given") or []), str(name.get("family", "")).upper()]).strip()
+    return patient.get("id", "")
+
+
+def _load(conn: Connection, found: list[tuple[int, str]]) -> list[dict[str, Any]]:
+    if not found:
+        return []
+    rows = conn.execute(sa.select(resource.c.content).where(resource.c.pk.in_([pk for pk, _ in found])))
+    return [r.content for r in rows]
+
+
+def _by_patient(items: list[dict[str, Any]], field_: str) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        out.setdefault(str((item.get(field_) or {}).get("reference", "")), []).append(item)
+    return out
+
+
+def file_active(repo: Repository, conn: Connection, team: str, today: date, *, lookback_days: int,
+                interactions_file: Any) -> list[Row]:
+    """The active episodes of `team`, one row each, sorted by alert colour (red first) then risk."""
+    plans = _load(conn, repo.find(conn, "CarePlan", f"care-team={team}&category={episodes.CATEGORY}|episode"
+                                                   "&status=active"))
+    if not plans:
+        return []
+    patients = {f"Patient/{p['id']}": p for p in _load(conn, repo.find(
+        conn, "Patient", "_id=" + ",".join(str(p["subject"]["reference"]).split("/", 1)[1] for p in plans)))}
+    refs = ",".join(patients)
+    sequences = _load(conn, repo.find(conn, "CarePlan", "part-of=" + ",".join(f"CarePlan/{p['id']}" for p in plans)
+                                      + "&status=active"))
+    by_episode = {str(s["partOf"][0]["reference"]): s for s in sequences}
+    flags = _by_patient([f for f in _load(conn, repo.find(conn, "Flag", f"subject={refs}"))
+                         if f.get("status") == "active"], "subject")
+    tasks = {str(t["focus"]["reference"]): t for t in _load(conn, repo.find(conn, "Task", f"patient={refs}"
+                                                                                         f"&status={OPEN_TASK}"))}
+    since = (today - timedelta(days=lookback_days)).isoformat()
+    responses = _by_patient(_load(conn, repo.find(conn, "QuestionnaireResponse",
+                                                  f"subject={refs}&authored=ge{since}")), "subject")
+    requests = _by_patient(_load(conn, repo.find(conn, "MedicationRequest", f"subject={refs}&status=active")),
+                           "subject")
+    issues = _by_patient(_load(conn, repo.find(conn, "DetectedIssue", f"patient={refs}")), "patient")
+    rules = load_risk(interactions_file)
+    frail = {str(c["subject"]["reference"]) for c in _load(conn, repo.find(
+        conn, "Condition", f"subject={refs}&code={rules.frailty_system}|{rules.frailty_code}"
+                           "&clinical-status=active"))}
+    rows = []
+    for plan in plans:
+        ref = str(plan["subject"]["reference"])
+        patient = patients.get(ref, {})
+        sequence = by_episode.get(f"CarePlan/{plan['id']}", {})
+        last = max(responses.get(ref, []), key=lambda r: str(r.get("authored", "")), default=None)
+        active_ids = {f"MedicationRequest/{m['id']}" for m in requests.get(ref, [])}
+        row_alerts = []
+        for flag in flags.get(ref, []):
+            task = tasks.get(f"Flag/{flag['id']}")
+            row_alerts.append(Alert(flag["id"], flag["code"]["coding"][0]["code"], alerts.colour_of(flag) or "orange",
+                                    str(flag.get("period", {}).get("start", ""))[:10], task["id"] if task else None,
+                                    int(task["meta"]["versionId"]) if task else None))
+        colours = [a.colour for a in row_alerts] or ([alerts.colour_of(last) or "green"] if last else [])
+        rows.append(Row(
+            ref.split("/", 1)[1], name_of(patient), age_on(patient.get("birthDate"), today), plan["id"],
+            _ext(plan, PARCOURS_EXT), _ext(sequence, SEQUENCE_EXT) or _ext(plan, SEQUENCE_EXT),
+            str((sequence.get("period") or {}).get("end", "")), str(last.get("authored", ""))[:10] if last else "",
+            max(colours, key=RANK.__getitem__) if colours else "",
+            row_alerts,
+            [str(i.get("code", {}).get("text", "")) for i in issues.get(ref, [])
+             if all(x["reference"] in active_ids for x in i.get("implicated", []))],
+            assess(rules, age=age_on(patient.get("birthDate"), today), active_drugs=len(active_ids),
+                   frail=ref in frail)))
+    rows.sort(key=lambda r: (-RANK.get(r.colour, -1), -r.risk.score, r.name))
+    return rows
+
+
+def timeline(repo: Repository, conn: Connection, patient_id: str) -> tuple[dict[str, Any] | None,
+                                                                             list[tuple[str, str, dict[str, Any]]]]:
+    """The patient and the dated events of the patient view (newest first): (date, kind, resource)."""
+    current = repo.current(conn, "Patient", patient_id)
+    if current is None or current.deleted:
+        return None, []
+    ref = f"Patient/{patient_id}"
+    events: list[tuple[str, str, dict[str, Any]]] = []
+    for plan in _load(conn, repo.find(conn, "CarePlan", f"subject={ref}")):
+        events.append((str((plan.get("period") or {}).get("start", "")), "plan", plan))
+    for qr in _load(conn, repo.find(conn, "QuestionnaireResponse", f"subject={ref}")):
+        events.append((str(qr.get("authored", "")), "questionnaire", qr))
+    for flag in _load(conn, repo.find(conn, "Flag", f"subject={ref}")):
+        events.append((str((flag.get("period") or {}).get("start", "")), "alert", flag))
+    for message in _load(conn, repo.find(conn, "Communication", f"subject={ref}")):
+        events.append((str(message.get("sent", "")), "message", message))
+    events.sort(key=lambda e: e[0], reverse=True)
+    return current.content, events
+
+
+def open_tasks(repo: Repository, conn: Connection, patient_id: str) -> dict[str, dict[str, Any]]:
+    """Open alert-handling Tasks of the patient by the Flag they focus on."""
+    found = _load(conn, repo.find(conn, "Task", f"patient=Patient/{patient_id}&status={OPEN_TASK}"))
+    return {str(t["focus"]["reference"]): t for t in found}
