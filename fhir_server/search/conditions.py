@@ -290,7 +290,10 @@ class ConditionBuilder:
             raise BadRequest(f"Modifier ':not' is not supported on {param.type} parameter '{code}'",
                              code="not-supported")
         table = reference.table_for(modifier) if param.type == "reference" else module.TABLE
-        conditions = [module.condition(target, modifier, v, self.ctx) for v in values]
+        if param.type == "reference":
+            conditions = [reference.any_of(target, modifier, values, self.ctx)]
+        else:
+            conditions = [module.condition(target, modifier, v, self.ctx) for v in values]
         if modifier == "not":
             return row.c.pk.not_in(select(table.c.res_pk).where(or_(*conditions)))
         rank = _rank(param.type, modifier)

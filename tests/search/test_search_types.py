@@ -284,6 +284,12 @@ REFERENCE_CASES: list[tuple[str, list[str]]] = [
     ("general-practitioner:Organization=gp", []),
     ("general-practitioner=https://annuaire.example/fhir/Practitioner/99", ["jean"]),
     ("general-practitioner=Practitioner/99", []),
+    # OR lists (one IN per target type): local ids, ids stored as absolute URLs on our base, foreign URLs.
+    ("organization=Organization/other,chu", ["jean"]),
+    ("general-practitioner=Practitioner/nobody,Practitioner/gp", ["jean"]),
+    ("general-practitioner=Organization/gp,https://annuaire.example/fhir/Practitioner/99", ["jean"]),
+    ("general-practitioner=Practitioner/nobody,Practitioner/99", []),
+    ("general-practitioner:Practitioner=nobody,gp", ["jean"]),
     ("general-practitioner:missing=true", ["helene", "anon"]),
 ]
 

@@ -66,5 +66,28 @@ def condition(target: Target, modifier: str | None, value: str, ctx: QueryContex
     return or_(local, and_(TABLE.c.target_url.in_(absolute), _HAS_URL, identity))
 
 
+def any_of(target: Target, modifier: str | None, values: list[str], ctx: QueryContext) -> ColumnElement[bool]:
+    """The OR of several values. Local references of one type become one `IN` over the target index
+    rather than one branch per value: a worklist asks for the Flags of hundreds of patients at once, and
+    a branch per value made compiling and planning the query cost more than running it."""
+    if len(values) == 1 or modifier == "identifier" or (modifier is not None and not model.is_resource_type(modifier)):
+        return or_(*(condition(target, modifier, v, ctx) for v in values))
+    by_type: dict[str, list[str]] = {}
+    others: list[ColumnElement[bool]] = []
+    for value in values:
+        found = local_target(target, modifier, value, ctx)
+        if isinstance(found, tuple) and found[0]:
+            by_type.setdefault(found[0], []).append(found[1])
+        else:
+            others.append(condition(target, modifier, value, ctx))
+    identity = TABLE.c.hash_identity == target.identity
+    branches = [and_(TABLE.c.target_id.in_(ids), TABLE.c.target_type == t, identity) for t, ids in by_type.items()]
+    if ctx.base_url and by_type:
+        base = ctx.base_url.rstrip("/")
+        absolute = [f"{base}/{t}/{i}" for t, ids in by_type.items() for i in ids]
+        branches.append(and_(TABLE.c.target_url.in_(absolute), _HAS_URL, identity))
+    return or_(*branches, *others)
+
+
 def table_for(modifier: str | None) -> Table:
     return token.TABLE if modifier == "identifier" else TABLE
