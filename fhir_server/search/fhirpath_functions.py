@@ -125,7 +125,21 @@ def _unescape(inputs: list[Any], target: Any) -> list[Any]:
     return []
 
 
+def _has_extension(inputs: list[Any], url: Any) -> list[Any]:
+    """FHIR's `hasExtension(url)`, used by R4 core SearchParameters (QuestionnaireResponse
+    `item-subject`) and absent from fhirpathpy; without it every response write logged a failure."""
+    if not inputs:
+        return []
+    found = False
+    for item in inputs:
+        data = getattr(item, "data", item)
+        if isinstance(data, dict):
+            found = found or any(isinstance(e, dict) and e.get("url") == url for e in data.get("extension") or [])
+    return [found]
+
+
 FUNCTIONS: dict[str, dict[str, Any]] = {
+    "hasExtension": {"fn": _has_extension, "arity": {1: ["String"]}},
     "matchesFull": {"fn": _matches_full, "arity": {1: ["String"]}},
     "escape": {"fn": _escape, "arity": {1: ["String"]}},
     "unescape": {"fn": _unescape, "arity": {1: ["String"]}},

@@ -350,3 +350,14 @@ def test_reference_identifier_and_canonical(client: TestClient) -> None:
 )
 def test_malformed_values_are_precise_400s(client: TestClient, url: str, message: str) -> None:
     assert error(client, url) == message
+
+
+def test_reference_through_has_extension(client: TestClient) -> None:
+    """R4's `item-subject` selects items with `hasExtension(...)`, a FHIR function the server adds."""
+    is_subject = "http://hl7.org/fhir/StructureDefinition/questionnaireresponse-isSubject"
+    create(client, {"resourceType": "QuestionnaireResponse", "id": "qr-items", "status": "completed", "item": [
+        {"linkId": "a", "extension": [{"url": is_subject, "valueBoolean": True}],
+         "answer": [{"valueReference": {"reference": "Patient/p1"}}]},
+        {"linkId": "b", "answer": [{"valueReference": {"reference": "Patient/p2"}}]}]})
+    assert search_ids(client, "/fhir/QuestionnaireResponse?item-subject=Patient/p1") == ["qr-items"]
+    assert search_ids(client, "/fhir/QuestionnaireResponse?item-subject=Patient/p2") == []
