@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import pstats
 import re
 import socket
 import subprocess
@@ -108,3 +109,27 @@ def record(section: str, body: str) -> None:
     pattern = re.compile(rf"^## {re.escape(section)}\n.*?(?=^## |\Z)", re.S | re.M)
     text = pattern.sub(lambda _m: block + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + block
     RESULTS.write_text(text.rstrip() + "\n")
+
+
+# Where profiled time is spent, by layer: own time attributed by file, or by name for C functions (the
+# database drivers have no file). Benchmarks add layers of their own (the adapters, the HTTP stack).
+WRITE_PATH_LAYERS: dict[str, tuple[str, ...]] = {
+    "validation": ("fhir_server/validation/",),
+    "search index extraction": ("fhir_server/search/",),
+    "database driver (sqlite3 / psycopg: inserts, COPY, commit)": ("sqlite3.", "psycopg", "'commit'"),
+    "SQLAlchemy": ("sqlalchemy/",),
+    "bundle processing": ("fhir_server/bundle.py",),
+    "repository": ("fhir_server/repository.py",),
+    "JSON (orjson)": ("orjson",),
+}
+
+
+def time_by_layer(stats: pstats.Stats, layers: dict[str, tuple[str, ...]]) -> dict[str, float]:
+    """Own time per layer, the rest under "other"."""
+    per_layer = dict.fromkeys([*layers, "other"], 0.0)
+    for (filename, _line, name), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        where = f"{filename} {name}"
+        layer = next((layer for layer, markers in layers.items() if any(m in where for m in markers)), "other")
+        per_layer[layer] += tottime
+    return per_layer
+

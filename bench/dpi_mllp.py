@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,7 +29,7 @@ from adapters.dpi.settings import DEFAULT_MAPPINGS
 from adapters.dpi.transform import BUILDERS, Builder
 
 from . import dpi_parse
-from .common import ROOT, free_port, machine, percentile, record, targets
+from .common import ROOT, free_port, machine, percentile, record, server, targets
 
 SENDERS = 4
 ADT_COUNT = int(os.environ.get("DPI_BENCH_ADT", "4000"))
@@ -107,7 +107,8 @@ def load(port: int, messages: list[bytes]) -> Run:
     return asyncio.run(_load(port, messages))
 
 
-def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
+def _wait_port(port: int, alive: Callable[[], bool], what: str) -> None:
+    """Until something listens on `port`; the caller's context stops the process on failure."""
     import socket
 
     deadline = time.monotonic() + 60
@@ -115,8 +116,7 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 return
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
+        if not alive() or time.monotonic() > deadline:
             raise RuntimeError(f"{what} did not start")
         time.sleep(0.2)
 
@@ -125,29 +125,10 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
 def dpi_server(database_url: str) -> Iterator[tuple[int, psutil.Process, str]]:
     """The server with its MLLP listener, in its own process; yields the MLLP port, the process and the
     FHIR base URL."""
-    port, mllp = free_port(), free_port()
-    env = {**os.environ, "ONCOLINK_DATABASE_URL": database_url, "ONCOLINK_PORT": str(port),
-           "ONCOLINK_MLLP_PORT": str(mllp), "ONCOLINK_LOG_LEVEL": "warning"}
-    proc = subprocess.Popen([sys.executable, "-m", "fhir_server", "serve"], env=env, cwd=ROOT)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/fhir/metadata", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the server did not start")
-            time.sleep(0.2)
-        _wait_port(mllp, proc, "the MLLP listener")
-        yield mllp, psutil.Process(proc.pid), f"http://127.0.0.1:{port}/fhir"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    mllp = free_port()
+    with server(database_url, ONCOLINK_MLLP_PORT=str(mllp)) as (base, proc):
+        _wait_port(mllp, proc.is_running, "the MLLP listener")
+        yield mllp, proc, base
 
 
 @contextmanager
@@ -155,7 +136,7 @@ def echo_server() -> Iterator[int]:
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "bench.mllp_echo", str(port)], cwd=ROOT)
     try:
-        _wait_port(port, proc, "the echo listener")
+        _wait_port(port, lambda: proc.poll() is None, "the echo listener")
         yield port
     finally:
         proc.terminate()

@@ -20,18 +20,8 @@ from fhir_server.http import Prefer
 from fhir_server.services import build_services
 from fhir_server.settings import Settings
 
+from .common import WRITE_PATH_LAYERS, time_by_layer
 from .data import patient, transaction
-
-# Own time is attributed by file, or by name for C functions (the database drivers have no file).
-LAYERS = {
-    "validation": ("fhir_server/validation/",),
-    "search index extraction": ("fhir_server/search/",),
-    "database driver (sqlite3 / psycopg: inserts, COPY, commit)": ("sqlite3.", "psycopg", "'commit'"),
-    "SQLAlchemy": ("sqlalchemy/",),
-    "bundle processing": ("fhir_server/bundle.py",),
-    "repository": ("fhir_server/repository.py",),
-    "JSON (orjson)": ("orjson",),
-}
 
 
 def profile(database_url: str, bundles: int = 20) -> str:
@@ -48,19 +38,14 @@ def profile(database_url: str, bundles: int = 20) -> str:
     services.close()
     stats = pstats.Stats(profiler)
     total = sum(v[2] for v in stats.stats.values())  # type: ignore[attr-defined]
-    per_layer = dict.fromkeys(LAYERS, 0.0)
-    for (filename, _line, name), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
-        where = f"{filename} {name}"
-        for layer, markers in LAYERS.items():
-            if any(marker in where for marker in markers):
-                per_layer[layer] += tottime
-                break
+    per_layer = time_by_layer(stats, WRITE_PATH_LAYERS)
+    other = per_layer.pop("other")
     resources = (bundles - 1) * 100
     lines = [f"{resources} Patients in {bundles - 1} transactions, {total / resources * 1e6:.0f} µs per resource "
              "(profiled, so slower than real):", "", "| layer | share of own time |", "|---|---|"]
     for layer, seconds in sorted(per_layer.items(), key=lambda kv: -kv[1]):
         lines.append(f"| {layer} | {seconds / total:.0%} |")
-    lines.append(f"| other (json, stdlib, drivers) | {1 - sum(per_layer.values()) / total:.0%} |")
+    lines.append(f"| other (json, stdlib, drivers) | {other / total:.0%} |")
     return "\n".join(lines)
 
 

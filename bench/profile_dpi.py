@@ -26,19 +26,14 @@ from fhir_server.app import create_app
 from fhir_server.services import build_services
 from fhir_server.settings import Settings
 
+from .common import WRITE_PATH_LAYERS, time_by_layer
 from .dpi_mllp import adt_messages, rde_messages
 
 LAYERS = {
-    "validation": ("fhir_server/validation/",),
-    "search index extraction": ("fhir_server/search/",),
-    "database driver": ("sqlite3.", "psycopg", "'commit'"),
-    "SQLAlchemy": ("sqlalchemy/",),
-    "bundle processing": ("fhir_server/bundle.py",),
-    "repository": ("fhir_server/repository.py",),
+    **WRITE_PATH_LAYERS,
     "DPI adapter": ("adapters/",),
     "HTTP stack (httpx, starlette, fastapi)": ("httpx/", "starlette/", "fastapi/", "anyio/", "h11"),
     "asyncio": ("asyncio/",),
-    "JSON (orjson)": ("orjson",),
 }
 
 
@@ -51,19 +46,6 @@ def _thread_profiler(*_args: object) -> None:
     own = cProfile.Profile(time.thread_time)
     _THREAD_PROFILERS.append(own)
     own.enable()
-
-
-def layers(stats: pstats.Stats) -> dict[str, float]:
-    per_layer = dict.fromkeys([*LAYERS, "other"], 0.0)
-    for (filename, _line, name), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
-        where = f"{filename} {name}"
-        for layer, markers in LAYERS.items():
-            if any(marker in where for marker in markers):
-                per_layer[layer] += tottime
-                break
-        else:
-            per_layer["other"] += tottime
-    return per_layer
 
 
 async def run(kind: str, count: int, url: str, profile: bool, concurrency: int) -> None:
@@ -102,7 +84,7 @@ async def run(kind: str, count: int, url: str, profile: bool, concurrency: int) 
           f"{' (profiled)' if profiler else ''}")
     if profiler:
         stats = pstats.Stats(profiler, *_THREAD_PROFILERS)
-        per_layer = layers(stats)
+        per_layer = time_by_layer(stats, LAYERS)
         total = sum(per_layer.values())
         for layer, seconds in sorted(per_layer.items(), key=lambda kv: -kv[1]):
             print(f"| {layer} | {seconds / count * 1e3:.2f} ms | {seconds / total:.0%} |")
