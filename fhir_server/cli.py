@@ -83,6 +83,7 @@ def serve() -> None:
 
     from .app import create_app
     from .services import build_services
+    from .telemonitoring.periodic import attached as missing_check_attached
 
     settings = load_settings()
     try:
@@ -110,7 +111,8 @@ def serve() -> None:
                    f"POST {settings.fhir_base.removesuffix('/fhir')}/hl7v2")
     app_ = create_app(settings, services, routers=[dpi_router],
                       attachments=[lambda application: dpi_attached(application, dpi_settings),
-                                   lambda application: mssante_attached(application, mssante_settings)])
+                                   lambda application: mssante_attached(application, mssante_settings),
+                                   missing_check_attached])
     uvicorn.run(app_, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False)
 
 

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     interactions_file: Path = Field(default_factory=lambda: default_mappings_dir() / "interactions.yaml")
     # How far back the worklist looks for the last weekly questionnaire of each patient.
     worklist_lookback_days: int = 60
+    # How often `oncolink serve` looks for missing weekly questionnaires; 0 leaves it to
+    # `oncolink telemonitoring check-missing` run by the site's scheduler.
+    missing_check_seconds: float = 3600
 
     @field_validator("database_url")
     @classmethod

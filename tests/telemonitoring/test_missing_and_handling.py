@@ -94,3 +94,22 @@ def test_handling_an_alert_completes_the_task_closes_the_flag_and_records_it(
         else:
             raise AssertionError("a completed Task was handled again")
     assert client.get(f"/fhir/Task/{task['id']}").json()["meta"]["versionId"] == "2"
+
+
+def test_serve_runs_the_missing_check_periodically(services: Services) -> None:
+    """`oncolink serve` attaches the check; a telemonitored episode without answers gets its alert."""
+    import time
+
+    from fhir_server.app import create_app
+    from fhir_server.telemonitoring.periodic import attached
+
+    services.settings.missing_check_seconds = 0.2
+    with TestClient(create_app(services=services, attachments=[attached])) as client:
+        _, episode_id = episode(client, organization(client))  # started 2025-11-03, never answered
+        _telemonitor(client, episode_id)
+        deadline = time.monotonic() + 20
+        while not (flags := _matches(client, "Flag")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert [f["code"]["coding"][0]["code"] for f in flags] == ["missing-questionnaire"]
+        time.sleep(0.5)  # later runs find the open alert and raise nothing more
+        assert client.get("/fhir/Flag").json()["total"] == 1
