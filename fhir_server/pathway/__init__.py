@@ -1,0 +1,1 @@
+"""The Onco'Link pathway engine: rules as data (mappings/pathway), enrolment, sequences, forfaits."""
