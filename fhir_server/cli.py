@@ -116,6 +116,24 @@ def serve() -> None:
     uvicorn.run(app_, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False)
 
 
+@app.command()
+def conformance(
+    base_url: Annotated[str, typer.Argument(help="FHIR base of the server under test, e.g. http://127.0.0.1:8080/fhir")],
+    token: Annotated[str | None, typer.Option(envvar="ONCOLINK_TOKEN", help="Bearer token sent with every request")
+                     ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="machine-readable report for CI")] = False,
+    only: Annotated[list[str] | None, typer.Option(
+        help="families (create, read, vread, update, patch, delete, history, search, conditional, batch, "
+             "transaction, format) or resource types to check; repeatable")] = None,
+) -> None:
+    """Check every interaction and search feature the server's CapabilityStatement claims; exit 1 on a failure."""
+    from .conformance.run import execute
+
+    report = execute(base_url, token=token, only=only or ())
+    typer.echo(report.to_json() if json_output else report.to_text())
+    raise typer.Exit(report.exit_code)
+
+
 @packages_app.command("install")
 def packages_install(
     package_ids: Annotated[list[str] | None, typer.Argument(help="name#version, default the R4 core")] = None,
