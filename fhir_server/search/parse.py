@@ -79,6 +79,8 @@ class SearchRequest:
 
 def split_unescaped(value: str, separator: str) -> list[str]:
     """Split on `separator` not preceded by a backslash; escapes are kept for the next level."""
+    if "\\" not in value:  # the common case, and long OR lists (a worklist's hundreds of patients) stay cheap
+        return value.split(separator)
     parts: list[str] = []
     current: list[str] = []
     i = 0
@@ -99,6 +101,8 @@ def split_unescaped(value: str, separator: str) -> list[str]:
 
 
 def unescape(value: str) -> str:
+    if "\\" not in value:
+        return value
     return re.sub(r"\\([\\,$|])", r"\1", value)
 
 

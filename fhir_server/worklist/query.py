@@ -74,6 +74,24 @@ def _by_patient(items: list[dict[str, Any]], field_: str) -> dict[str, list[dict
     return out
 
 
+# Weekly answers: two weeks back finds the last one of nearly every patient, and reading fewer responses
+# is most of the page's cost; only patients without one are looked up over the whole lookback.
+_RECENT_DAYS = 14
+
+
+def _recent_responses(repo: Repository, conn: Connection, patients: list[str], today: date,
+                      lookback_days: int) -> dict[str, list[dict[str, Any]]]:
+    found: dict[str, list[dict[str, Any]]] = {}
+    for days in sorted({min(_RECENT_DAYS, lookback_days), lookback_days}):
+        wanted = [p for p in patients if p not in found]
+        if not wanted:
+            break
+        since = (today - timedelta(days=days)).isoformat()
+        found.update(_by_patient(_load(conn, repo.find(conn, "QuestionnaireResponse",
+                                                       f"subject={','.join(wanted)}&authored=ge{since}")), "subject"))
+    return found
+
+
 def file_active(repo: Repository, conn: Connection, team: str, today: date, *, lookback_days: int,
                 interactions_file: Any) -> list[Row]:
     """The active episodes of `team`, one row each, sorted by alert colour (red first) then risk."""
@@ -91,9 +109,7 @@ def file_active(repo: Repository, conn: Connection, team: str, today: date, *, l
                          if f.get("status") == "active"], "subject")
     tasks = {str(t["focus"]["reference"]): t for t in _load(conn, repo.find(conn, "Task", f"patient={refs}"
                                                                                          f"&status={OPEN_TASK}"))}
-    since = (today - timedelta(days=lookback_days)).isoformat()
-    responses = _by_patient(_load(conn, repo.find(conn, "QuestionnaireResponse",
-                                                  f"subject={refs}&authored=ge{since}")), "subject")
+    responses = _recent_responses(repo, conn, list(patients), today, lookback_days)
     requests = _by_patient(_load(conn, repo.find(conn, "MedicationRequest", f"subject={refs}&status=active")),
                            "subject")
     issues = _by_patient(_load(conn, repo.find(conn, "DetectedIssue", f"patient={refs}")), "patient")
