@@ -13,6 +13,7 @@ from .api import bundle, history, instance, metadata, search, type_level
 from .ig_pages import router as ig_pages_router
 from .operations import ig as ig_download
 from .operations import validate as validate_op
+from .pathway.router import router as pathway_router
 from .services import Services, build_services
 from .settings import Settings, get_settings
 from .worklist.router import router as worklist_router
@@ -48,6 +49,7 @@ def create_app(
     # Order matters: literal segments (metadata, _history, _search) before `{res_type}/{res_id}`.
     app.include_router(metadata.router)
     app.include_router(validate_op.router)
+    app.include_router(pathway_router)
     app.include_router(ig_download.router)
     app.include_router(ig_pages_router)
     app.include_router(worklist_router)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .pathway.router import OPERATIONS as PATHWAY_OPERATIONS
 from .services import Services
 from .validation.ig import capability_claims, ensure_loaded
 
@@ -41,6 +42,7 @@ def _resource_entry(svc: Services, res_type: str, supported: dict[str, list[str]
         ],
         "operation": [
             {"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"},
+            *({"name": name, "definition": url} for name, url in PATHWAY_OPERATIONS.get(res_type, [])),
         ],
     }
     if supported.get(res_type):

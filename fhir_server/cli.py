@@ -18,6 +18,7 @@ from adapters.fhir_client import FhirClient
 from adapters.mssante import cli as mssante_cli
 from adapters.mssante.settings import MssanteSettings
 
+from .pathway import cli as pathway_cli
 from .settings import Settings
 from .telemonitoring import cli as telemonitoring_cli
 from .validation.cli import register as register_validation
@@ -82,8 +83,8 @@ def serve() -> None:
     from adapters.mssante.service import attached as mssante_attached
 
     from .app import create_app
+    from .periodic import scheduled
     from .services import build_services
-    from .telemonitoring.periodic import attached as missing_check_attached
 
     settings = load_settings()
     try:
@@ -112,7 +113,7 @@ def serve() -> None:
     app_ = create_app(settings, services, routers=[dpi_router],
                       attachments=[lambda application: dpi_attached(application, dpi_settings),
                                    lambda application: mssante_attached(application, mssante_settings),
-                                   missing_check_attached])
+                                   *scheduled()])
     uvicorn.run(app_, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False)
 
 
@@ -168,3 +169,4 @@ def db_upgrade() -> None:
 
 
 telemonitoring_cli.register(app, load_settings)
+pathway_cli.register(app, load_settings)

@@ -7,8 +7,9 @@ PostgreSQL side by side.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .pathway import install as install_pathway
 from .repository import Repository
 from .search.engine import SearchEngine
 from .search.indexer import SearchIndexer
@@ -21,6 +22,9 @@ from .validation.ig import ensure_loaded
 from .validation.packages import R4_CORE, PackageRegistry
 from .validation.structure import StructureValidator
 from .validation.validator import FhirValidator, WriteValidator
+
+if TYPE_CHECKING:
+    from .pathway.transitions import Pathway
 
 
 @dataclass
@@ -36,6 +40,8 @@ class Services:
     profile_validator: FhirValidator
     # CapabilityStatements per public base URL, built on first request.
     capabilities: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The pathway engine, built on first use (fhir_server.pathway.transitions.engine).
+    pathway: Pathway | None = None
 
     def close(self) -> None:
         self.db.dispose()
@@ -58,4 +64,5 @@ def build_services(settings: Settings, packages: PackageRegistry | None = None) 
     services = Services(settings, db, packages, validator, search_params, indexer, search, repository,
                         profile_validator)
     install_telemonitoring(services)
+    install_pathway(services)
     return services

@@ -60,6 +60,15 @@ class Settings(BaseSettings):
     # How often `oncolink serve` looks for missing weekly questionnaires; 0 leaves it to
     # `oncolink telemonitoring check-missing` run by the site's scheduler.
     missing_check_seconds: float = 3600
+    # Pathway engine: the rules, tariffs and drug table (mappings/pathway), how often `oncolink serve` runs
+    # the pathway tick (sequence ends, monthly telemonitoring forfaits; 0 leaves it to `oncolink pathway
+    # tick` run by the site's scheduler), and the time zone whose calendar dates sequences and months follow.
+    pathway_dir: Path = Field(default_factory=lambda: default_mappings_dir() / "pathway")
+    pathway_tick_seconds: float = 3600
+    pathway_timezone: str = "Europe/Paris"
+    # Who bills the monthly telemonitoring forfait (an Organization reference); empty means the episode's
+    # hospital team, which operates telemonitoring in the experiment's centres.
+    telemonitoring_operator: str = ""
 
     @field_validator("database_url")
     @classmethod

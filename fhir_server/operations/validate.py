@@ -20,6 +20,7 @@ from ..http import fhir_response, read_resource_body
 from ..services import Services
 from ..validation.ig import ensure_loaded
 from ..validation.validator import FhirValidator
+from .parameters import value_of
 
 router = APIRouter(prefix="/fhir", dependencies=FHIR_ROUTE)
 
@@ -41,13 +42,6 @@ def validator_for(svc: Services) -> FhirValidator:
     return found
 
 
-def _value(parameter: dict[str, Any]) -> Any:
-    for key, value in parameter.items():
-        if key.startswith("value"):
-            return value
-    return None
-
-
 def _inputs(body: Any, res_type: str, request: Request) -> tuple[Any, list[str], str | None]:
     """(resource, profiles, mode) from a Parameters body or a plain resource, plus the URL."""
     profiles = list(request.query_params.getlist("profile"))
@@ -61,10 +55,10 @@ def _inputs(body: Any, res_type: str, request: Request) -> tuple[Any, list[str],
             name = parameter.get("name")
             if name == "resource":
                 resource = parameter.get("resource")
-            elif name == "profile" and isinstance(_value(parameter), str):
-                profiles.append(_value(parameter))
-            elif name == "mode" and isinstance(_value(parameter), str):
-                mode = _value(parameter)
+            elif name == "profile" and isinstance(value_of(parameter), str):
+                profiles.append(value_of(parameter))
+            elif name == "mode" and isinstance(value_of(parameter), str):
+                mode = value_of(parameter)
     if mode is not None and mode not in MODES:
         raise BadRequest(f"mode={mode!r} is not one of {', '.join(MODES)}", code="value")
     return resource, profiles, mode

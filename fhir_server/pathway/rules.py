@@ -36,6 +36,7 @@ class Drug:
 @dataclass(frozen=True)
 class Rules:
     episode_months: int
+    renewal_window_days: int
     sequences: dict[int, Sequence]
     eligibility: dict[str, Any]
     currency: str
@@ -94,7 +95,8 @@ def load(folder: Path) -> Rules:
                            bool(d.get("sequence3_allowed", default_drug.sequence3_allowed)))
                  for atc, d in (drugs.get("atc") or {}).items()}
         tele = tariffs["telemonitoring"]
-        return Rules(int(pathway["episode_months"]), sequences, dict(pathway["eligibility"]),
+        return Rules(int(pathway["episode_months"]), int(pathway["renewal_window_days"]), sequences,
+                     dict(pathway["eligibility"]),
                      str(tariffs.get("currency", "EUR")), _shares(folder / "tariffs.toml", tariffs),
                      Decimal(str(tele["amount"])), int(tele["max_consecutive_months"]), default_drug, table)
     except (KeyError, TypeError, ValueError) as exc:

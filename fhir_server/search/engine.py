@@ -124,6 +124,20 @@ class SearchEngine:
         rows = conn.execute(self._by_token_hash, {"h": target.hash(system, token), "t": res_type, "d": False})
         return [(row.pk, row.res_id) for row in rows]
 
+    def token_values(self, conn: Connection, res_type: str, name: str, system: str) -> set[str]:
+        """Every code of `system` that live resources of `res_type` carry in token parameter `name`, read
+        from the index in one statement: a scheduled job checks thousands of business identifiers at
+        once instead of one conditional lookup each."""
+        param = self.params.get(res_type, name)
+        if param is None or not param.indexed or param.type != "token":
+            raise ValueError(f"{res_type}.{name} is not an indexed token parameter")
+        target = Target(param.hash_type(res_type), self.params.index_key(res_type, name), name, param.targets)
+        rows = conn.execute(
+            select(idx_token.c.value).join(resource, resource.c.pk == idx_token.c.res_pk)
+            .where(idx_token.c.hash_sys == target.hash(system, ""), idx_token.c.system == system,
+                   resource.c.res_type == res_type, resource.c.deleted == false()))
+        return {row.value for row in rows}
+
     @functools.cached_property
     def _by_token_hash(self) -> TextClause:
         # On SQLite the type test must not be usable as an index (see conditions.type_filter).

@@ -101,10 +101,10 @@ def test_serve_runs_the_missing_check_periodically(services: Services) -> None:
     import time
 
     from fhir_server.app import create_app
-    from fhir_server.telemonitoring.periodic import attached
+    from fhir_server.periodic import scheduled
 
     services.settings.missing_check_seconds = 0.2
-    with TestClient(create_app(services=services, attachments=[attached])) as client:
+    with TestClient(create_app(services=services, attachments=scheduled())) as client:
         _, episode_id = episode(client, organization(client))  # started 2025-11-03, never answered
         _telemonitor(client, episode_id)
         deadline = time.monotonic() + 20

@@ -64,6 +64,7 @@ Description: "Ce que le serveur Onco'Link garantit aux logiciels hospitaliers, a
 * insert SearchParam(care-team, https://oncolink.example.org/fhir/SearchParameter/oncolink-careplan-care-team, reference)
 * insert SearchParam(part-of, http://hl7.org/fhir/SearchParameter/CarePlan-part-of, reference)
 * insert SearchParam(parcours, https://oncolink.example.org/fhir/SearchParameter/oncolink-parcours, token)
+* insert SearchParam(due, https://oncolink.example.org/fhir/SearchParameter/oncolink-chargeitem-due, date)
 * insert SearchParam(sequence, https://oncolink.example.org/fhir/SearchParameter/oncolink-sequence, token)
 * insert SupportedResource(MedicationRequest)
 * rest[0].resource[=].supportedProfile = Canonical(OncoLinkOralAnticancerRequest)
@@ -86,3 +87,4 @@ Description: "Ce que le serveur Onco'Link garantit aux logiciels hospitaliers, a
 * rest[0].resource[=].supportedProfile = Canonical(OncoLinkForfaitChargeItem)
 * insert SearchParam(actor-share, https://oncolink.example.org/fhir/SearchParameter/oncolink-actor-share, token)
 * insert SearchParam(parcours, https://oncolink.example.org/fhir/SearchParameter/oncolink-parcours, token)
+* insert SearchParam(due, https://oncolink.example.org/fhir/SearchParameter/oncolink-chargeitem-due, date)

@@ -89,3 +89,15 @@ Title: "Bénéficiaire d'un forfait"
 * type = #token
 * expression = "ChargeItem.performer.function"
 * xpathUsage = #normal
+
+Instance: oncolink-chargeitem-due
+InstanceOf: SearchParameter
+Usage: #definition
+Title: "Date d'exigibilité d'un forfait"
+* insert OncoLinkSearchParameter(due, OncoLinkChargeItemDue)
+* url = "https://oncolink.example.org/fhir/SearchParameter/oncolink-chargeitem-due"
+* description = "Date à laquelle le forfait est dû : début de sa période (séquence commencée, mois de télésurveillance). Un forfait est facturé le mois où il est dû : due=2026-01."
+* base = #ChargeItem
+* type = #date
+* expression = "(ChargeItem.occurrence as Period).start | (ChargeItem.occurrence as dateTime)"
+* xpathUsage = #normal

@@ -1,0 +1,113 @@
+"""Write listener: what a new or changed prescription means for the pathway.
+
+- a new eligible prescription for a patient not enrolled → a Task "inclusion à proposer" for the
+  coordinating nurse (never an enrolment: that needs the patient's consent);
+- a new eligible prescription for an enrolled patient → it joins the episode, and when it comes in the
+  last days of the current sequence (or after), it is the renewal that opens the next sequence;
+- a prescription of the episode stopped or cancelled (DC/CA from the DPI) with no other one active →
+  the episode ends (`revoked`).
+
+It runs inside the transaction that wrote the prescription (the DPI's transaction Bundle included), so
+the message is acknowledged only with its consequences committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import Connection
+
+from ..repository import Stored
+from ..resources import instant, now_ms
+from .eligibility import judge
+from .enrolment import TASK_CS, active_episode, medication_of
+from .plans import activities, identifier, identifier_query, step_of
+from .transitions import Pathway
+
+TASK_PROFILE = "https://oncolink.example.org/fhir/StructureDefinition/oncolink-task"
+ENDED = ("stopped", "cancelled", "entered-in-error")
+
+
+def _authored(request: dict[str, Any], fallback: date) -> date:
+    try:
+        return date.fromisoformat(str(request.get("authoredOn", ""))[:10])
+    except ValueError:
+        return fallback
+
+
+class PrescriptionListener:
+    def __init__(self, pathway: Pathway) -> None:
+        self.pathway = pathway
+
+    def __call__(self, conn: Connection, written: Sequence[Stored]) -> None:
+        for stored in written:
+            if stored.res_type != "MedicationRequest" or stored.content is None:
+                continue
+            request = stored.content
+            patient = str((request.get("subject") or {}).get("reference") or "")
+            if not patient.startswith("Patient/"):
+                continue
+            if request.get("status") in ENDED:
+                self._stopped(conn, stored, patient)
+            elif stored.version_id == 1 and request.get("status") == "active":
+                self._new(conn, stored, patient)
+
+    def _new(self, conn: Connection, stored: Stored, patient: str) -> None:
+        pathway, request = self.pathway, stored.content or {}
+        verdict = judge(request, medication_of(pathway, conn, request), pathway.rules)
+        if not verdict.eligible:
+            return
+        now = now_ms()
+        source = f"MedicationRequest/{stored.res_id}/_history/{stored.version_id}"
+        episode = active_episode(pathway, conn, patient)
+        if episode is None:
+            self._propose(conn, stored, patient, now, source)
+            return
+        reference = f"MedicationRequest/{stored.res_id}"
+        if reference in activities(episode):
+            return
+        episode = {**episode, "activity": [*(episode.get("activity") or []), {"reference": {"reference": reference}}]}
+        episode = dict(pathway.repo.update(conn, "CarePlan", episode["id"], episode).stored.content or {})
+        written = [f"CarePlan/{episode['id']}"]
+        current = pathway.current_sequence(conn, episode["id"])
+        authored = _authored(request, pathway.today(now))
+        if current is not None and authored >= step_of(current).end - timedelta(days=pathway.rules.renewal_window_days):
+            written += pathway.advance(conn, episode, min(authored, step_of(current).end + timedelta(days=1)),
+                                       now).written
+        pathway.record(conn, written, now, "Prescription de renouvellement", source=source)
+
+    def _propose(self, conn: Connection, stored: Stored, patient: str, now: Any, source: str) -> None:
+        key = f"MedicationRequest/{stored.res_id}"
+        task = {
+            "resourceType": "Task", "meta": {"profile": [TASK_PROFILE]},
+            "identifier": [identifier("inclusion-proposal", key)],
+            "status": "requested", "intent": "order", "priority": "routine",
+            "code": {"coding": [{"system": TASK_CS, "code": "inclusion-proposal", "display": "Inclusion à proposer"}]},
+            "description": "Prescription d'anticancéreux oral éligible au parcours Onco'Link : proposer l'inclusion "
+                           "au patient et recueillir son consentement.",
+            "focus": {"reference": key}, "for": {"reference": patient}, "authoredOn": instant(now),
+        }
+        result = self.pathway.repo.create(conn, "Task", task, if_none_exist=identifier_query("inclusion-proposal", key))
+        if result.created:
+            self.pathway.record(conn, [f"Task/{result.stored.res_id}"], now, "Inclusion à proposer", source=source)
+
+    def _stopped(self, conn: Connection, stored: Stored, patient: str) -> None:
+        pathway = self.pathway
+        episode = active_episode(pathway, conn, patient)
+        reference = f"MedicationRequest/{stored.res_id}"
+        if episode is None or reference not in activities(episode):
+            return
+        for other in activities(episode):
+            if other == reference or not other.startswith("MedicationRequest/"):
+                continue
+            found = pathway.repo.current(conn, "MedicationRequest", other.split("/", 1)[1])
+            if found and found.content and found.content.get("status") in ("active", "on-hold"):
+                return
+        now = now_ms()
+        label = {"stopped": "arrêté", "cancelled": "annulé"}.get(str((stored.content or {}).get("status")), "retiré")
+        done = pathway.end(conn, episode, pathway.today(now), now, "revoked",
+                           f"le traitement anticancéreux oral a été {label} par l'équipe hospitalière.")
+        pathway.record(conn, done.written, now, "Arrêt du traitement : fin de l'épisode",
+                       source=f"{reference}/_history/{stored.version_id}")
