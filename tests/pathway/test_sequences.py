@@ -1,0 +1,172 @@
+"""Sequences 1 → 2 → 3 and renewals: by operation, by renewal prescription, by the tick; the end of the
+episode at ten months or when the drug is stopped. Each checks the CarePlans, forfaits and triggers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from fhir_server.pathway.tick import tick
+from fhir_server.services import Services
+from tests.pathway.data import FHIR_JSON, ext, new_episode, out, prescription, search
+
+FORFAIT = "https://oncolink.example.org/fhir/CodeSystem/oncolink-forfait"
+
+
+def _operation(client: TestClient, episode_id: str, name: str, day: str | None = None,
+               expected: int = 200) -> dict[str, Any]:
+    body = {"resourceType": "Parameters", "parameter": [{"name": "date", "valueDate": day}] if day else []}
+    response = client.post(f"/fhir/CarePlan/{episode_id}/${name}", json=body, headers=FHIR_JSON)
+    assert response.status_code == expected, response.text
+    return dict(response.json())
+
+
+def _sequences(client: TestClient, episode_id: str) -> list[tuple[str, str, int, str, str, str]]:
+    """(number, status, renewal, start, end) of each sequence of the episode, in order."""
+    found = search(client, f"CarePlan?part-of=CarePlan/{episode_id}&_sort=date")
+    return sorted((ext(s, "oncolink-sequence-number")["code"], s["status"], ext(s, "oncolink-sequence-renewal"),
+                   s["period"]["start"], s["period"]["end"], s["id"]) for s in found)
+
+
+def _keys(client: TestClient, code: str = "sequence") -> list[str]:
+    return sorted(c["identifier"][0]["value"].split("/", 1)[1] for c in search(client, f"ChargeItem?code={FORFAIT}|"
+                                                                                         f"{code}&_count=100"))
+
+
+def _triggers(client: TestClient) -> list[str]:
+    return sorted(c["identifier"][0]["value"].split("/", 1)[1] for c in search(client, "Communication?status="
+                                                                                         "preparation&_count=100"))
+
+
+def test_next_sequence_closes_sequence_1_and_opens_2_with_its_forfaits(client: TestClient) -> None:
+    _, _, episode, first = new_episode(client)
+    answer = _operation(client, episode["id"], "next-sequence", "2026-02-01")
+    second = out(answer, "sequence")
+    assert out(answer, "episode")["meta"]["versionId"] == "2"
+    assert ext(out(answer, "episode"), "oncolink-sequence-number")["code"] == "2"
+    assert [s[:5] for s in _sequences(client, episode["id"])] == [
+        ("1", "completed", 0, "2026-01-05", "2026-01-31"), ("2", "active", 0, "2026-02-01", "2026-04-30")]
+    assert second["partOf"] == [{"reference": f"CarePlan/{episode['id']}"}]
+    amounts = {c["identifier"][0]["value"].split("/", 1)[1]: c["priceOverride"]["value"]
+               for c in search(client, f"ChargeItem?code={FORFAIT}|sequence")}
+    assert {k: v for k, v in amounts.items() if k.startswith("2/")} == {
+        "2/0/hospital": 192, "2/0/community-pharmacist": 120, "2/0/gp": 60}
+    assert _triggers(client) == ["sequence-start/1/0", "sequence-start/2/0"]
+    provenance = [p for p in search(client, "Provenance") if "$next-sequence" in p["activity"]["text"]]
+    assert len(provenance) == 1
+    assert {t["reference"] for t in provenance[0]["target"]} >= {f"CarePlan/{first['id']}/_history/2",
+                                                                 f"CarePlan/{second['id']}/_history/1",
+                                                                 f"CarePlan/{episode['id']}/_history/2"}
+
+
+def test_renewals_and_the_limits_of_each_sequence(client: TestClient) -> None:
+    _, _, episode, _ = new_episode(client, "L01EF01")  # palbociclib: sequence 3 not allowed
+    conflict = _operation(client, episode["id"], "renew", "2026-01-20", expected=409)
+    assert "séquence 1 n'est pas renouvelable" in conflict["issue"][0]["diagnostics"].lower()
+    _operation(client, episode["id"], "next-sequence", "2026-02-05")
+    refused = _operation(client, episode["id"], "next-sequence", "2026-05-05", expected=409)
+    assert "ne permet pas la séquence 3" in refused["issue"][0]["diagnostics"]
+    renewed = out(_operation(client, episode["id"], "renew", "2026-05-05"), "sequence")
+    assert (ext(renewed, "oncolink-sequence-number")["code"], ext(renewed, "oncolink-sequence-renewal")) == ("2", 1)
+    assert renewed["period"] == {"start": "2026-05-05", "end": "2026-08-04"}
+    assert _keys(client) == sorted(f"{n}/{r}/{a}" for n, r in ((1, 0), (2, 0), (2, 1))
+                                   for a in ("community-pharmacist", "gp", "hospital"))
+    assert _triggers(client) == ["sequence-renewal/2/1", "sequence-start/1/0", "sequence-start/2/0"]
+
+
+def test_sequence_3_when_the_treatment_allows_it_and_nothing_beyond(client: TestClient) -> None:
+    _, _, episode, _ = new_episode(client)  # capecitabine: sequence 3 allowed
+    _operation(client, episode["id"], "next-sequence", "2026-02-05")
+    third = out(_operation(client, episode["id"], "next-sequence", "2026-05-05"), "sequence")
+    assert third["period"] == {"start": "2026-05-05", "end": "2026-11-04"}  # six months, the episode's end
+    assert {c["priceOverride"]["value"] for c in search(client, f"ChargeItem?code={FORFAIT}|sequence&sequence="
+                                                                "https://oncolink.example.org/fhir/CodeSystem/"
+                                                                "oncolink-sequence|3")} == {49, 80, 40}
+    assert _operation(client, episode["id"], "next-sequence", expected=409)["issue"][0]["code"] == "conflict"
+
+
+def test_operations_on_something_else_than_an_active_episode(client: TestClient) -> None:
+    _, _, episode, sequence = new_episode(client)
+    assert _operation(client, sequence["id"], "next-sequence", expected=404)["issue"][0]["code"] == "not-found"
+    assert _operation(client, "missing", "renew", expected=404)["issue"][0]["code"] == "not-found"
+    bad = client.post(f"/fhir/CarePlan/{episode['id']}/$next-sequence", headers=FHIR_JSON, json={
+        "resourceType": "Parameters", "parameter": [{"name": "date", "valueDate": "tomorrow"}]})
+    assert bad.status_code == 400 and bad.json()["issue"][0]["expression"] == ["Parameters.parameter.where(name='date')"]
+
+
+def _at(day: str) -> datetime:
+    return datetime.fromisoformat(f"{day}T08:00:00+01:00").astimezone(UTC)
+
+
+def test_the_tick_moves_episodes_on_through_time_and_ends_them_at_ten_months(client: TestClient,
+                                                                             services: Services) -> None:
+    _, _, episode, _ = new_episode(client)  # 2026-01-05, capecitabine, telemonitoring
+
+    report = tick(services, _at("2026-01-20"))  # nothing ended yet; January already billed
+    assert (report.transitions, report.telemonitoring_months) == (0, 0)
+    assert tick(services, _at("2026-02-10")).transitions == 1
+    assert [s[:5] for s in _sequences(client, episode["id"])] == [
+        ("1", "completed", 0, "2026-01-05", "2026-02-04"), ("2", "active", 0, "2026-02-05", "2026-05-04")]
+    assert _keys(client, "telemonitoring") == ["telesurveillance/2026-01", "telesurveillance/2026-02"]
+
+    # A tick that did not run for months catches up: sequence 2 ended, sequence 3 began (allowed).
+    report = tick(services, _at("2026-06-15"))
+    assert report.transitions == 1 and report.telemonitoring_months == 4
+    assert [s[:3] for s in _sequences(client, episode["id"])][-1] == ("3", "active", 0)
+    # Telemonitoring: six consecutive months at most (January to June), whatever later ticks do.
+    tick(services, _at("2026-09-01"))
+    assert _keys(client, "telemonitoring") == [f"telesurveillance/2026-0{m}" for m in range(1, 7)]
+
+    report = tick(services, _at("2026-11-10"))
+    assert report.completed == 1
+    ended = client.get(f"/fhir/CarePlan/{episode['id']}").json()
+    assert ended["status"] == "completed" and ended["period"]["end"] == "2026-11-04"
+    assert [s[1] for s in _sequences(client, episode["id"])] == ["completed"] * 3
+    assert "episode-end" in _triggers(client)
+
+    before = (len(search(client, "ChargeItem?_count=100")), len(search(client, "CarePlan?_count=100")),
+              len(search(client, "Communication?_count=100")))
+    again = tick(services, _at("2026-11-10"))
+    assert (again.episodes, again.transitions, again.telemonitoring_months) == (0, 0, 0)
+    assert before == (9 + 6, 4, 4)
+    assert (len(search(client, "ChargeItem?_count=100")), len(search(client, "CarePlan?_count=100")),
+            len(search(client, "Communication?_count=100"))) == before
+
+
+def test_a_renewal_prescription_near_the_end_of_a_sequence_opens_the_next_one(client: TestClient) -> None:
+    _, patient_id, episode, _ = new_episode(client)
+    early = prescription(client, patient_id, authored="2026-01-10")  # three weeks before the end: no transition
+    assert [s[:2] for s in _sequences(client, episode["id"])] == [("1", "active")]
+    plan = client.get(f"/fhir/CarePlan/{episode['id']}").json()
+    assert f"MedicationRequest/{early['id']}" in [a["reference"]["reference"] for a in plan["activity"]]
+
+    renewal = prescription(client, patient_id, authored="2026-01-30")
+    assert [s[:4] for s in _sequences(client, episode["id"])] == [
+        ("1", "completed", 0, "2026-01-05"), ("2", "active", 0, "2026-01-30")]
+    provenance = [p for p in search(client, "Provenance") if p["activity"]["text"] == "Prescription de renouvellement"]
+    assert [p["entity"][0]["what"]["reference"] for p in provenance] == [
+        f"MedicationRequest/{early['id']}/_history/1", f"MedicationRequest/{renewal['id']}/_history/1"]
+    assert not [t for t in search(client, "Task") if t["status"] == "requested"]  # enrolled: no inclusion task
+
+
+def test_stopping_the_drug_ends_the_episode_only_when_no_other_prescription_is_active(client: TestClient) -> None:
+    _, patient_id, episode, sequence = new_episode(client)
+    first = next(a["reference"]["reference"] for a in episode["activity"])
+    other = prescription(client, patient_id, "L01EA01", authored="2026-01-10")
+
+    def stop(reference: str) -> None:
+        current = client.get(f"/fhir/{reference}").json()
+        assert client.put(f"/fhir/{reference}", json={**current, "status": "stopped"},
+                          headers=FHIR_JSON).status_code == 200
+
+    stop(first)
+    assert client.get(f"/fhir/CarePlan/{episode['id']}").json()["status"] == "active"
+    stop(f"MedicationRequest/{other['id']}")
+    ended = client.get(f"/fhir/CarePlan/{episode['id']}").json()
+    assert ended["status"] == "revoked"
+    assert client.get(f"/fhir/CarePlan/{sequence['id']}").json()["status"] == "revoked"
+    assert "episode-end" in _triggers(client)
+    [trigger] = [c for c in search(client, "Communication") if c["topic"]["coding"][0]["code"] == "episode-end"]
+    assert "arrêté" in trigger["payload"][0]["contentString"]
