@@ -131,6 +131,13 @@ class FhirClient:
         OperationOutcome it answers."""
         return self._json(await self._request("POST", f"{res_type}/$validate", body))
 
+    async def create(self, res_type: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self._json(await self._request("POST", res_type, body))
+
+    async def operation(self, path: str, parameters: dict[str, Any]) -> dict[str, Any]:
+        """POST a Parameters to an operation, e.g. `Patient/123/$enroll`; answers its output."""
+        return self._json(await self._request("POST", path, parameters))
+
     async def read(self, res_type: str, res_id: str) -> dict[str, Any]:
         return self._json(await self._request("GET", f"{res_type}/{res_id}"))
 

@@ -25,6 +25,10 @@ IDENTIFIER_SYSTEMS = {"urn:oid:1.2.250.1.71.4.2.2": "FINESS/IDNST", "urn:oid:1.2
                       "https://finess.esante.gouv.fr": "FINESS"}
 
 
+# A ChargeItem "billed" was exported and sent; it still belongs to its month's bill.
+BILLED = ("billable", "billed")
+
+
 @dataclass
 class ActorTotal:
     actor: str
@@ -88,7 +92,9 @@ def export(services: Services, month: str) -> Export:
     totals: dict[tuple[str, str], ActorTotal] = {}
     items = []
     with services.db.read() as conn:
-        charges = repo.contents(conn, repo.find(conn, "ChargeItem", f"due={first:%Y-%m}&status=billable"))
+        # R4 defines no ChargeItem status parameter: the status is checked here.
+        charges = [c for c in repo.contents(conn, repo.find(conn, "ChargeItem", f"due={first:%Y-%m}"))
+                   if c.get("status") in BILLED]
         for charge in sorted(charges, key=lambda c: str(c["identifier"][0]["value"])):
             performer = (charge.get("performer") or [{}])[0]
             actor = str((performer.get("actor") or {}).get("reference", ""))

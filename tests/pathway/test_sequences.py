@@ -93,7 +93,8 @@ def test_operations_on_something_else_than_an_active_episode(client: TestClient)
     assert _operation(client, "missing", "renew", expected=404)["issue"][0]["code"] == "not-found"
     bad = client.post(f"/fhir/CarePlan/{episode['id']}/$next-sequence", headers=FHIR_JSON, json={
         "resourceType": "Parameters", "parameter": [{"name": "date", "valueDate": "tomorrow"}]})
-    assert bad.status_code == 400 and bad.json()["issue"][0]["expression"] == ["Parameters.parameter.where(name='date')"]
+    assert bad.status_code == 400
+    assert bad.json()["issue"][0]["expression"] == ["Parameters.parameter.where(name='date')"]
 
 
 def _at(day: str) -> datetime:
