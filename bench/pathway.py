@@ -1,0 +1,143 @@
+"""Pathway benchmark (issue 7): `oncolink pathway tick` over the whole file active and the billing export
+of one month, in-process as the commands run them.
+
+Full scale is 15,000 patients in episodes (the experiment's national scale), enrolled through the same
+`$enroll` code path over the ten months before the measured day; half of them telemonitored. Measured:
+a daily tick (the day after every episode was brought up to date), a tick after a month without one
+(catch-up), and the export of the month. Baselines in the same run: reading every active episode's JSON
+(the floor of any tick) and every forfait of the month (the floor of any export)."""
+
+from __future__ import annotations
+
+import argparse
+import random
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from fhir_server.operations.parameters import Inputs
+from fhir_server.pathway.billing import export
+from fhir_server.pathway.enrolment import enroll
+from fhir_server.pathway.tick import EPISODES, tick
+from fhir_server.pathway.transitions import engine
+from fhir_server.services import Services, build_services
+from fhir_server.settings import Settings
+
+from .common import machine, record, targets
+
+SECTION = "Pathway tick and billing export (issue 7)"
+ATC = "http://www.whocc.no/atc"
+ORAL = {"coding": [{"system": "http://standardterms.edqm.eu", "code": "20053000"}]}
+DRUGS = ("L01BC06", "L01EA01", "L01XK01", "L01EF01", "L01XX52")
+DAY = datetime(2026, 11, 2, 6, tzinfo=UTC)
+
+
+def _seed(services: Services, patients: int, rng: random.Random) -> float:
+    """Enrol `patients` (starts spread over the ten months before DAY); answers the seconds it took."""
+    repo, pathway = services.repository, engine(services)
+    started = time.perf_counter()
+    with services.db.write() as conn:
+        hospital = repo.create(conn, "Organization", {"resourceType": "Organization", "name": "CH"}).stored.res_id
+        pharmacies = [repo.create(conn, "Organization", {"resourceType": "Organization", "name": f"Pharmacie {n}"}
+                                  ).stored.res_id for n in range(50)]
+        gps = [repo.create(conn, "Practitioner", {"resourceType": "Practitioner", "name": [{"family": f"MG{n}"}]}
+                           ).stored.res_id for n in range(200)]
+        medications = [repo.create(conn, "Medication", {"resourceType": "Medication", "code": {
+            "coding": [{"system": ATC, "code": atc}]}}).stored.res_id for atc in DRUGS]
+    for first in range(0, patients, 100):
+        with services.db.write() as conn:
+            for n in range(first, min(first + 100, patients)):
+                start = (DAY - timedelta(days=rng.randrange(0, 300))).date().isoformat()
+                patient = repo.create(conn, "Patient", {"resourceType": "Patient", "name": [{"family": f"P{n}"}],
+                                                        "birthDate": "1950-01-01"}).stored.res_id
+                condition = repo.create(conn, "Condition", {"resourceType": "Condition", "code": {"text": "Cancer"},
+                                                            "subject": {"reference": f"Patient/{patient}"}}
+                                        ).stored.res_id
+                request = repo.create(conn, "MedicationRequest", {
+                    "resourceType": "MedicationRequest", "status": "active", "intent": "order",
+                    "medicationReference": {"reference": f"Medication/{rng.choice(medications)}"},
+                    "subject": {"reference": f"Patient/{patient}"}, "authoredOn": start,
+                    "dosageInstruction": [{"route": ORAL}]}).stored.res_id
+                body = {"resourceType": "Parameters", "parameter": [
+                    {"name": "medicationRequest", "valueReference": {"reference": f"MedicationRequest/{request}"}},
+                    {"name": "hospitalTeam", "valueReference": {"reference": f"Organization/{hospital}"}},
+                    {"name": "pharmacy", "valueReference": {"reference": f"Organization/{rng.choice(pharmacies)}"}},
+                    {"name": "gp", "valueReference": {"reference": f"Practitioner/{rng.choice(gps)}"}},
+                    {"name": "condition", "valueReference": {"reference": f"Condition/{condition}"}},
+                    {"name": "telemonitoring", "valueBoolean": n % 2 == 0},
+                    {"name": "start", "valueDate": start},
+                    {"name": "consent", "resource": {
+                        "resourceType": "Consent", "status": "active", "patient": {"reference": f"Patient/{patient}"},
+                        "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope",
+                                              "code": "treatment"}]},
+                        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+                        "policyRule": {"text": "Onco'Link"}}}]}
+                enroll(pathway, conn, patient, Inputs(body, "$enroll"), DAY)
+    return time.perf_counter() - started
+
+
+def _timed(job: object, *args: object) -> tuple[float, object]:
+    started = time.perf_counter()
+    result = job(*args)  # type: ignore[operator]
+    return time.perf_counter() - started, result
+
+
+def _read_floor(services: Services, res_type: str, query: str) -> float:
+    repo = services.repository
+    started = time.perf_counter()
+    with services.db.read() as conn:
+        repo.contents(conn, repo.find(conn, res_type, query))
+    return time.perf_counter() - started
+
+
+def run(url: str, patients: int) -> dict[str, float]:
+    services = build_services(Settings(database_url=url, pathway_tick_seconds=0, missing_check_seconds=0))
+    try:
+        seed = _seed(services, patients, random.Random(7))
+        tick(services, DAY)  # brings every episode up to date: the state a daily tick finds
+        floor = _read_floor(services, "CarePlan", EPISODES)
+        daily, daily_report = _timed(tick, services, DAY + timedelta(days=1))
+        catch_up, report = _timed(tick, services, DAY + timedelta(days=31))
+        month = f"{DAY + timedelta(days=31):%Y-%m}"
+        export_floor = _read_floor(services, "ChargeItem", f"due={month}")
+        exported, result = _timed(export, services, month)
+    finally:
+        services.close()
+    return {"seed": seed, "floor": floor, "daily": daily, "daily_moves": daily_report.transitions,  # type: ignore
+            "catch_up": catch_up, "moves": report.transitions + report.completed,  # type: ignore[attr-defined]
+            "months": report.telemonitoring_months, "export": exported,  # type: ignore[attr-defined]
+            "export_floor": export_floor, "items": len(result.items)}  # type: ignore[attr-defined]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scale", type=float, default=1.0)
+    args = parser.parse_args(argv)
+    patients = max(10, round(15_000 * args.scale))
+    lines = []
+    with targets(Path(tempfile.gettempdir()) / "oncolink-bench") as dbs:
+        for target in dbs:
+            r = run(target.url, patients)
+            lines.append(
+                f"| {target.name} | {patients} | {r['seed']:.0f} | {r['floor']:.2f} | {r['daily']:.2f} "
+                f"({r['daily'] / r['floor']:.1f}×, {r['daily_moves']:.0f} moves) | {r['catch_up']:.1f} "
+                f"({r['catch_up'] / r['floor']:.1f}×, {r['moves']:.0f} moves, {r['months']:.0f} months) "
+                f"| {r['export']:.2f} ({r['items']:.0f} forfaits, {r['export'] / r['export_floor']:.1f}×) |")
+            print(lines[-1])
+    reduced = (f"**Reduced scale** ({args.scale} of the target): the 15,000-episode targets are not measured by "
+               "this run. " if args.scale < 1 else "")
+    record(SECTION, f"""
+`python -m bench.pathway --scale {args.scale}` — {machine()}. {reduced}Episodes enrolled through the `$enroll`
+code path in-process, starts spread over ten months, half telemonitored. Targets: tick over all episodes ≤ 30 s,
+billing export of a month ≤ 10 s. Ratios are against reading the same JSON (every active episode; every
+forfait of the month) in the same run.
+
+| database | episodes | seeding (s) | read episodes (s) | daily tick (s) | tick after a month (s) | export (s) |
+|---|---|---|---|---|---|---|
+{chr(10).join(lines)}
+""")
+
+
+if __name__ == "__main__":
+    main()
