@@ -55,7 +55,7 @@ def test_package_layout(built_ig: BuiltIg) -> None:
     assert len(guide["definition"]["resource"]) == len(files) - 4  # all but two manifests and two indexes
     kinds = {r["resourceType"] for n, r in files.items() if n.count("/") == 1 and "resourceType" in r}
     assert kinds == {"StructureDefinition", "ValueSet", "CodeSystem", "SearchParameter", "CapabilityStatement",
-                     "Questionnaire", "PlanDefinition", "ImplementationGuide"}
+                     "Questionnaire", "PlanDefinition", "ImplementationGuide", "OperationDefinition"}
 
 
 def test_package_is_reproducible(ig_registry: PackageRegistry, built_ig: BuiltIg) -> None:

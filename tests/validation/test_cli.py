@@ -105,4 +105,4 @@ def test_ig_build_writes_the_package(cli: typer.Typer, env: dict[str, str], tmp_
     result = CliRunner().invoke(cli, ["ig", "build", "--out", str(tmp_path)], env=env)
     assert result.exit_code == 0, result.output
     assert (tmp_path / "onco-link.fhir-0.1.0.tgz").stat().st_size > 10_000
-    assert "55 conformance resources (19 with snapshots), 16 examples" in result.output
+    assert "59 conformance resources (19 with snapshots), 16 examples" in result.output
