@@ -69,6 +69,20 @@ class Settings(BaseSettings):
     # Who bills the monthly telemonitoring forfait (an Organization reference); empty means the episode's
     # hospital team, which operates telemonitoring in the experiment's centres.
     telemonitoring_operator: str = ""
+    # Authentication (fhir_server/security, ADR 0009). An empty issuer means no token checking is configured.
+    # The issuer and audience must equal the token's `iss` and `aud`; the JWKS URL is discovered from
+    # `{issuer}/.well-known/openid-configuration` when empty. Keys are cached for `auth_jwks_cache_seconds`;
+    # a token with an unknown `kid` triggers one refetch, never sooner than `auth_jwks_min_refetch_seconds`
+    # after the previous fetch. `exp`/`nbf` accept `auth_leeway_seconds` of clock skew.
+    auth_issuer: str = ""
+    auth_audience: str = ""
+    auth_jwks_url: str = ""
+    auth_jwks_cache_seconds: float = 300
+    auth_jwks_min_refetch_seconds: float = 30
+    auth_http_timeout_seconds: float = 5
+    auth_leeway_seconds: float = 30
+    # The claim naming the user's Onco'Link role (oncologist, idec, …); Pro Santé Connect needs a mapping.
+    auth_role_claim: str = "role"
 
     @field_validator("database_url")
     @classmethod
