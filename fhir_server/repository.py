@@ -35,17 +35,6 @@ class Indexer(Protocol):
 
 
 class Finder(Protocol):
-    def contents(self, conn: Connection, found: list[tuple[int, str]], batch: int = 2000) -> list[dict[str, Any]]:
-        """The current content of `find`'s matches, in batches of primary keys (a job over every episode
-        reads them in a few statements, not one per resource)."""
-        pks = [pk for pk, _ in found]
-        out: list[dict[str, Any]] = []
-        for start in range(0, len(pks), batch):
-            rows = conn.execute(sa.select(resource.c.content).where(resource.c.pk.in_(pks[start:start + batch]),
-                                                                    resource.c.deleted == sa.false()))
-            out += [row.content for row in rows if row.content is not None]
-        return out
-
     def find(self, conn: Connection, res_type: str, query: str) -> list[tuple[int, str]]: ...
 
 

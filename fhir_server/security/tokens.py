@@ -169,25 +169,23 @@ class TokenVerifier:
         )
 
 
+# Short English for each PyJWT failure, most specific first; the exception text itself may be long or
+# library-specific.
+_REASONS: tuple[tuple[type[jwt.InvalidTokenError], str], ...] = (
+    (jwt.ExpiredSignatureError, "token expired"),
+    (jwt.ImmatureSignatureError, "token not yet valid"),
+    (jwt.InvalidIssuerError, "wrong issuer"),
+    (jwt.InvalidAudienceError, "wrong audience"),
+    (jwt.InvalidSignatureError, "invalid signature"),
+    (jwt.InvalidAlgorithmError, "signing algorithm not accepted"),
+    (jwt.DecodeError, "malformed token"),
+)
+
+
 def _reason(exc: jwt.InvalidTokenError) -> str:
-    """Short English for each PyJWT failure; the exception text itself may be long or library-specific."""
-    if isinstance(exc, jwt.ExpiredSignatureError):
-        return "token expired"
-    if isinstance(exc, jwt.ImmatureSignatureError):
-        return "token not yet valid"
-    if isinstance(exc, jwt.InvalidIssuerError):
-        return "wrong issuer"
-    if isinstance(exc, jwt.InvalidAudienceError):
-        return "wrong audience"
     if isinstance(exc, jwt.MissingRequiredClaimError):
         return f"missing claim {exc.claim}"
-    if isinstance(exc, jwt.InvalidSignatureError):
-        return "invalid signature"
-    if isinstance(exc, jwt.InvalidAlgorithmError):
-        return "signing algorithm not accepted"
-    if isinstance(exc, jwt.DecodeError):
-        return "malformed token"
-    return "invalid token"
+    return next((text for kind, text in _REASONS if isinstance(exc, kind)), "invalid token")
 
 
 def _string(value: Any) -> str | None:
