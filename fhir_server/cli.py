@@ -83,6 +83,7 @@ def serve() -> None:
     from adapters.mssante.service import attached as mssante_attached
 
     from .app import create_app
+    from .heap import freeze_long_lived
     from .periodic import scheduled
     from .services import build_services
 
@@ -106,6 +107,7 @@ def serve() -> None:
     except OperationalError as exc:
         fail(f"cannot open the database {settings.database_url} ({exc.orig}); check ONCOLINK_DATABASE_URL and that "
              "the server is running")
+    freeze_long_lived()
     typer.echo(f"Onco'Link FHIR serving {settings.fhir_base} (database: {services.db.url.render_as_string()})")
     if dpi_settings.mllp_port:
         typer.echo(f"HL7 v2 MLLP listener on {dpi_settings.listen_host}:{dpi_settings.mllp_port}; "

@@ -33,11 +33,13 @@ def register(app: typer.Typer, load_settings: Callable[[], Settings]) -> None:
         now: Annotated[str | None, typer.Option(help="ISO date-time to run at (default: now)")] = None,
     ) -> None:
         """Close the sequences whose period ended, open the next ones or end the episodes, bill the months."""
+        from ..heap import freeze_long_lived
         from ..services import build_services
         from .tick import tick
 
         moment = _moment(now)
         services = build_services(load_settings())
+        freeze_long_lived()
         try:
             report = tick(services, moment)
         finally:

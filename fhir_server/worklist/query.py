@@ -3,6 +3,7 @@ a user may see) is to be applied once authentication exists."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -67,11 +68,40 @@ def _load(conn: Connection, found: list[tuple[int, str]]) -> list[dict[str, Any]
     return [r.content for r in rows]
 
 
-def _by_patient(items: list[dict[str, Any]], field_: str) -> dict[str, list[dict[str, Any]]]:
+Path = tuple[str | int, ...]
+
+
+def _members(conn: Connection, found: list[tuple[int, str]], text: dict[str, Path],
+             json: dict[str, Path] | None = None) -> list[dict[str, Any]]:
+    """Only the named members of each found resource (plus `id` and `version`), extracted by the database.
+
+    A team's open alerts and recent answers are thousands of documents; decoding them whole was most of
+    the page's cost (4,000 QuestionnaireResponses: 90 ms decoded in Python, 20 ms extracted by SQLite)."""
+    if not found:
+        return []
+    content = resource.c.content
+    columns = [resource.c.res_id.label("id"), resource.c.version_id.label("version"),
+               *(content[path].as_string().label(name) for name, path in text.items()),
+               *(content[path].label(name) for name, path in (json or {}).items())]
+    rows = conn.execute(sa.select(*columns).where(resource.c.pk.in_([pk for pk, _ in found])))
+    return [dict(row._mapping) for row in rows]
+
+
+def _grouped(items: list[dict[str, Any]], key: Callable[[dict[str, Any]], str]) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
     for item in items:
-        out.setdefault(str((item.get(field_) or {}).get("reference", "")), []).append(item)
+        out.setdefault(key(item), []).append(item)
     return out
+
+
+def _by_patient(items: list[dict[str, Any]], field_: str) -> dict[str, list[dict[str, Any]]]:
+    """Whole resources grouped by the reference in `field_`."""
+    return _grouped(items, lambda item: str((item.get(field_) or {}).get("reference", "")))
+
+
+def _by_member(items: list[dict[str, Any]], name: str) -> dict[str, list[dict[str, Any]]]:
+    """`_members` rows grouped by one extracted member."""
+    return _grouped(items, lambda item: str(item[name]))
 
 
 # Weekly answers: two weeks back finds the last one of nearly every patient, and reading fewer responses
@@ -87,8 +117,10 @@ def _recent_responses(repo: Repository, conn: Connection, patients: list[str], t
         if not wanted:
             break
         since = (today - timedelta(days=days)).isoformat()
-        found.update(_by_patient(_load(conn, repo.find(conn, "QuestionnaireResponse",
-                                                       f"subject={','.join(wanted)}&authored=ge{since}")), "subject"))
+        found.update(_by_member(_members(conn, repo.find(conn, "QuestionnaireResponse",
+                                                       f"subject={','.join(wanted)}&authored=ge{since}"),
+                                       {"subject": ("subject", "reference"), "authored": ("authored",)},
+                                       {"extension": ("extension",)}), "subject"))
     return found
 
 
@@ -105,10 +137,11 @@ def file_active(repo: Repository, conn: Connection, team: str, today: date, *, l
     sequences = _load(conn, repo.find(conn, "CarePlan", "part-of=" + ",".join(f"CarePlan/{p['id']}" for p in plans)
                                       + "&status=active"))
     by_episode = {str(s["partOf"][0]["reference"]): s for s in sequences}
-    flags = _by_patient([f for f in _load(conn, repo.find(conn, "Flag", f"subject={refs}"))
-                         if f.get("status") == "active"], "subject")
-    tasks = {str(t["focus"]["reference"]): t for t in _load(conn, repo.find(conn, "Task", f"patient={refs}"
-                                                                                         f"&status={OPEN_TASK}"))}
+    flags = _by_member([f for f in _members(conn, repo.find(conn, "Flag", f"subject={refs}"), {
+        "status": ("status",), "subject": ("subject", "reference"), "code": ("code", "coding", 0, "code"),
+        "since": ("period", "start")}, {"extension": ("extension",)}) if f["status"] == "active"], "subject")
+    tasks = {str(t["focus"]): t for t in _members(conn, repo.find(conn, "Task", f"patient={refs}&status={OPEN_TASK}"),
+                                                  {"focus": ("focus", "reference")})}
     responses = _recent_responses(repo, conn, list(patients), today, lookback_days)
     requests = _by_patient(_load(conn, repo.find(conn, "MedicationRequest", f"subject={refs}&status=active")),
                            "subject")
@@ -122,19 +155,19 @@ def file_active(repo: Repository, conn: Connection, team: str, today: date, *, l
         ref = str(plan["subject"]["reference"])
         patient = patients.get(ref, {})
         sequence = by_episode.get(f"CarePlan/{plan['id']}", {})
-        last = max(responses.get(ref, []), key=lambda r: str(r.get("authored", "")), default=None)
+        last = max(responses.get(ref, []), key=lambda r: str(r["authored"] or ""), default=None)
         active_ids = {f"MedicationRequest/{m['id']}" for m in requests.get(ref, [])}
         row_alerts = []
         for flag in flags.get(ref, []):
             task = tasks.get(f"Flag/{flag['id']}")
-            row_alerts.append(Alert(flag["id"], flag["code"]["coding"][0]["code"], alerts.colour_of(flag) or "orange",
-                                    str(flag.get("period", {}).get("start", ""))[:10], task["id"] if task else None,
-                                    int(task["meta"]["versionId"]) if task else None))
+            row_alerts.append(Alert(flag["id"], str(flag["code"] or ""), alerts.colour_of(flag) or "orange",
+                                    str(flag["since"] or "")[:10], task["id"] if task else None,
+                                    int(task["version"]) if task else None))
         colours = [a.colour for a in row_alerts] or ([alerts.colour_of(last) or "green"] if last else [])
         rows.append(Row(
             ref.split("/", 1)[1], name_of(patient), age_on(patient.get("birthDate"), today), plan["id"],
             _ext(plan, PARCOURS_EXT), _ext(sequence, SEQUENCE_EXT) or _ext(plan, SEQUENCE_EXT),
-            str((sequence.get("period") or {}).get("end", "")), str(last.get("authored", ""))[:10] if last else "",
+            str((sequence.get("period") or {}).get("end", "")), str(last["authored"] or "")[:10] if last else "",
             max(colours, key=RANK.__getitem__) if colours else "",
             row_alerts,
             [str(i.get("code", {}).get("text", "")) for i in issues.get(ref, [])
