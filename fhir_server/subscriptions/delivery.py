@@ -15,7 +15,7 @@ import httpx
 import orjson
 import sqlalchemy as sa
 
-from ..errors import FhirError
+from ..store.tables import resource_version
 from .tables import subscription_delivery as q
 
 if TYPE_CHECKING:
@@ -85,23 +85,26 @@ class Deliverer:
         rows = self._claim(now)
         if not rows:
             return report
-        subscriptions = self._subscriptions({r.subscription_id for r in rows})
+        subscriptions, versions = self._load(rows)
+        delivered: list[int] = []
+        abandoned: list[int] = []
         blocked: set[str] = set()  # a failed subscription's later rows wait, so order is kept
         with httpx.Client(timeout=self.timeout) as http:
             for row in rows:
                 subscription = subscriptions.get(row.subscription_id)
                 if subscription is None or subscription.get("status") != "active":
-                    self._finish(row.pk, "failed", now, "abonnement inactif ou supprimé")
+                    abandoned.append(row.pk)
                     report.failed += 1
                     continue
                 if row.subscription_id in blocked:  # `_retry` already moved it behind the failed one
                     continue
-                reason = _send(http, request_for(subscription, self._version(row), row.res_type, row.res_id))
+                version = versions.get((row.res_type, row.res_id, row.version_id))
+                reason = _send(http, request_for(subscription, version, row.res_type, row.res_id))
                 if reason is None:
-                    self._finish(row.pk, "delivered", now, None)
+                    delivered.append(row.pk)
                     report.delivered += 1
                 elif row.attempts + 1 >= self.max_attempts:
-                    self._give_up(row, subscription, reason, now)
+                    self._give_up(row, subscription, reason)
                     report.failed += 1
                     report.errored.append(row.subscription_id)
                     subscriptions.pop(row.subscription_id)
@@ -109,6 +112,7 @@ class Deliverer:
                     self._retry(row, reason, now)
                     report.retried += 1
                     blocked.add(row.subscription_id)
+        self._finish(delivered, abandoned, now)
         return report
 
     # -- queue -------------------------------------------------------------------------------
@@ -126,22 +130,29 @@ class Deliverer:
                 conn.execute(sa.update(q).where(q.c.pk.in_([r.pk for r in rows])).values(next_attempt_at=lease))
         return rows
 
-    def _subscriptions(self, ids: set[str]) -> dict[str, dict[str, Any]]:
+    def _load(self, rows: list[Any]) -> tuple[dict[str, dict[str, Any]], dict[tuple[str, str, int], Any]]:
+        """The current Subscriptions and the notified versions' content, in one read transaction. A
+        version that is gone (purged) maps to nothing: the empty notification still says "look"."""
+        v = resource_version.c
         with self.services.db.read() as conn:
-            current = [self.services.repository.current(conn, "Subscription", i) for i in ids]
-        return {s.res_id: s.content for s in current if s is not None and s.content is not None}
+            current = [self.services.repository.current(conn, "Subscription", i)
+                       for i in {r.subscription_id for r in rows}]
+            keys = [(r.res_type, r.res_id, r.version_id) for r in rows]
+            found = conn.execute(sa.select(v.res_type, v.res_id, v.version_id, v.content).where(
+                sa.tuple_(v.res_type, v.res_id, v.version_id).in_(keys))).all()
+        subscriptions = {s.res_id: s.content for s in current if s is not None and s.content is not None}
+        return subscriptions, {(f.res_type, f.res_id, f.version_id): f.content for f in found}
 
-    def _version(self, row: Any) -> dict[str, Any] | None:
-        with self.services.db.read() as conn:
-            try:
-                return self.services.repository.vread(conn, row.res_type, row.res_id, str(row.version_id)).content
-            except FhirError:  # purged since: the empty notification still tells the subscriber to look
-                return None
-
-    def _finish(self, pk: int, state: str, now: datetime, reason: str | None) -> None:
+    def _finish(self, delivered: list[int], abandoned: list[int], now: datetime) -> None:
+        if not delivered and not abandoned:
+            return
         with self.services.db.write() as conn:
-            conn.execute(sa.update(q).where(q.c.pk == pk).values(
-                state=state, delivered_at=now if state == "delivered" else None, last_error=reason))
+            if delivered:
+                conn.execute(sa.update(q).where(q.c.pk.in_(delivered)).values(state="delivered", delivered_at=now,
+                                                                               last_error=None))
+            if abandoned:
+                conn.execute(sa.update(q).where(q.c.pk.in_(abandoned)).values(
+                    state="failed", last_error="abonnement inactif ou supprimé"))
 
     def _retry(self, row: Any, reason: str, now: datetime) -> None:
         due = now + timedelta(seconds=self.base * 2 ** row.attempts)
@@ -152,7 +163,7 @@ class Deliverer:
             conn.execute(sa.update(q).where(q.c.subscription_id == row.subscription_id, q.c.state == "pending",
                                             q.c.pk > row.pk).values(next_attempt_at=due))
 
-    def _give_up(self, row: Any, subscription: dict[str, Any], reason: str, now: datetime) -> None:
+    def _give_up(self, row: Any, subscription: dict[str, Any], reason: str) -> None:
         message = f"Échec après {row.attempts + 1} tentatives : {reason}"
         with self.services.db.write() as conn:
             conn.execute(sa.update(q).where(q.c.subscription_id == row.subscription_id, q.c.state == "pending")
