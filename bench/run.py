@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import dpi_mllp, foundation, mssante_bench, telemonitoring, validation_profiles
+from . import dpi_mllp, foundation, mssante_bench, subscriptions, telemonitoring, validation_profiles
 
 
 def main() -> None:
@@ -11,6 +11,7 @@ def main() -> None:
     dpi_mllp.main()
     mssante_bench.main()
     telemonitoring.main([])
+    subscriptions.main([])
 
 
 if __name__ == "__main__":
