@@ -60,7 +60,7 @@ def _care_plan(patient: int) -> dict[str, Any]:
 
 
 def baseline(url: str, arrivals: dict[str, float], count: int) -> list[float]:
-    """Bare loopback POSTs of the same body, send to arrival, in ms."""
+    """Bare loopback PUTs of the same body, send to arrival, in ms."""
     delays = []
     with httpx.Client(timeout=10) as http:
         for n in range(count):

@@ -3,6 +3,7 @@ loopback receiver: exact requests, retries, and status=error after repeated fail
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -141,3 +142,39 @@ def test_unreachable_receiver_reason_names_the_connection_failure(client: TestCl
     stored = client.get(f"/fhir/Subscription/{created['id']}").json()
     assert stored["status"] == "error"
     assert stored["error"].startswith("Échec après 3 tentatives : POST http://127.0.0.1:9/hook a échoué : ConnectError")
+
+
+def test_an_errored_subscription_resumes_when_requested_again(client: TestClient, services: Services,
+                                                              receiver: Receiver) -> None:
+    created = subscribe(client, subscription(receiver.url, "CarePlan?subject=Patient/p1"))
+    receiver.responses[:] = [500] * 3
+    client.post("/fhir/CarePlan", json=care_plan("Patient/p1"))
+    for _ in range(3):
+        run(services)
+    errored = client.get(f"/fhir/Subscription/{created['id']}").json()
+    resumed = client.put(f"/fhir/Subscription/{created['id']}", json={**errored, "status": "requested"}).json()
+    assert resumed["status"] == "active"
+    assert "error" not in resumed
+    client.post("/fhir/CarePlan", json=care_plan("Patient/p1"))
+    assert run(services) == "1 delivered, 0 to retry, 0 abandoned"
+
+
+def test_deleted_resources_and_subscriptions_send_nothing(client: TestClient, services: Services,
+                                                          receiver: Receiver) -> None:
+    created = subscribe(client, subscription(receiver.url, "CarePlan?subject=Patient/p1"))
+    plan = client.post("/fhir/CarePlan", json=care_plan("Patient/p1")).json()
+    run(services)
+    assert client.delete(f"/fhir/CarePlan/{plan['id']}").status_code in (200, 204)
+    client.post("/fhir/CarePlan", json=care_plan("Patient/p1"))  # queued, then its subscription goes
+    client.delete(f"/fhir/Subscription/{created['id']}")
+    assert run(services) == "0 delivered, 0 to retry, 1 abandoned"
+    assert len(receiver.requests) == 1
+
+
+def test_concurrent_passes_send_each_notification_once(client: TestClient, services: Services,
+                                                       receiver: Receiver) -> None:
+    subscribe(client, subscription(receiver.url, "CarePlan?subject=Patient/p1", payload="application/fhir+json"))
+    ids = {client.post("/fhir/CarePlan", json=care_plan("Patient/p1")).json()["id"] for _ in range(30)}
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda _: run(services), range(4)))
+    assert sorted(r.path for r in receiver.requests) == sorted(f"/hook/CarePlan/{i}" for i in ids)
