@@ -178,3 +178,16 @@ def test_concurrent_passes_send_each_notification_once(client: TestClient, servi
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(lambda _: run(services), range(4)))
     assert sorted(r.path for r in receiver.requests) == sorted(f"/hook/CarePlan/{i}" for i in ids)
+
+
+def test_each_entry_of_a_transaction_is_notified(client: TestClient, services: Services, receiver: Receiver) -> None:
+    subscribe(client, subscription(receiver.url, "MedicationRequest?subject=Patient/p1",
+                                   payload="application/fhir+json"))
+    entry = {"resource": medication_request("Patient/p1"), "request": {"method": "POST", "url": "MedicationRequest"}}
+    other = {"resource": medication_request("Patient/p2"), "request": {"method": "POST", "url": "MedicationRequest"}}
+    response = client.post("/fhir", json={"resourceType": "Bundle", "type": "transaction",
+                                          "entry": [entry, other, entry]})
+    assert response.status_code == 200, response.text
+    locations = [e["response"]["location"].split("/_history")[0] for e in response.json()["entry"]]
+    assert run(services) == "2 delivered, 0 to retry, 0 abandoned"
+    assert sorted(r.path for r in receiver.requests) == sorted(f"/hook/{loc}" for loc in (locations[0], locations[2]))
