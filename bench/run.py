@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import dpi_mllp, foundation, mssante_bench, pathway, telemonitoring, validation_profiles
+from . import dpi_mllp, foundation, mssante_bench, pathway, subscriptions, telemonitoring, validation_profiles
 
 
 def main() -> None:
@@ -12,6 +12,7 @@ def main() -> None:
     mssante_bench.main()
     telemonitoring.main([])
     pathway.main([])
+    subscriptions.main([])
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from adapters.mssante.settings import MssanteSettings
 
 from .pathway import cli as pathway_cli
 from .settings import Settings
+from .subscriptions import cli as subscriptions_cli
 from .telemonitoring import cli as telemonitoring_cli
 from .validation.cli import register as register_validation
 from .validation.ig import IgError
@@ -172,3 +173,4 @@ def db_upgrade() -> None:
 
 telemonitoring_cli.register(app, load_settings)
 pathway_cli.register(app, load_settings)
+subscriptions_cli.register(app, load_settings)

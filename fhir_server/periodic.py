@@ -57,7 +57,9 @@ def periodic(name: str, job: Job, seconds_of: Callable[[Services], float]
 def scheduled() -> list[Callable[[FastAPI], AbstractAsyncContextManager[None]]]:
     """Every job `oncolink serve` runs, each at the period its setting gives."""
     from .pathway.tick import tick
+    from .subscriptions.delivery import deliver
     from .telemonitoring.missing import check_missing
 
     return [periodic("pathway tick", tick, lambda s: s.settings.pathway_tick_seconds),
-            periodic("missing-questionnaire check", check_missing, lambda s: s.settings.missing_check_seconds)]
+            periodic("missing-questionnaire check", check_missing, lambda s: s.settings.missing_check_seconds),
+            periodic("subscription delivery", deliver, lambda s: s.settings.subscription_poll_seconds)]

@@ -131,6 +131,9 @@ class Repository:
         self.finder = finder
         self._lock_rows = dialect == "postgresql"
         self.listeners: list[WriteListener] = []
+        # Per resource type, run on valid bodies before they are stored: type-specific rules (422) and
+        # server-owned fields (a Subscription's status).
+        self.preparers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -183,7 +186,8 @@ class Repository:
         issues = self.validator.validate(body, res_type)
         if any(i.severity in ("error", "fatal") for i in issues):
             raise Unprocessable(issues)
-        return body
+        prepare = self.preparers.get(res_type)
+        return prepare(body) if prepare else body
 
     # -- writes ------------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from .search.registry import SearchParameters
 from .settings import Settings
 from .store.database import Database
 from .store.migrate import upgrade
+from .subscriptions import install as install_subscriptions
 from .telemonitoring import install as install_telemonitoring
 from .validation.ig import ensure_loaded
 from .validation.packages import R4_CORE, PackageRegistry
@@ -65,4 +66,5 @@ def build_services(settings: Settings, packages: PackageRegistry | None = None) 
                         profile_validator)
     install_telemonitoring(services)
     install_pathway(services)
+    install_subscriptions(services)
     return services

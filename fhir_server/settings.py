@@ -81,6 +81,13 @@ class Settings(BaseSettings):
     auth_jwks_min_refetch_seconds: float = 30
     auth_http_timeout_seconds: float = 5
     auth_leeway_seconds: float = 30
+    # Subscriptions (fhir_server/subscriptions, ADR 0011): how often `oncolink serve` sends due notifications
+    # (0 leaves it to `oncolink subscriptions deliver`), failures before the Subscription goes to
+    # status=error, the first retry delay (doubled at each failure) and the receiver's HTTP timeout.
+    subscription_poll_seconds: float = 0.5
+    subscription_max_attempts: int = Field(default=5, ge=1)
+    subscription_retry_base_seconds: float = Field(default=2, ge=0)
+    subscription_http_timeout_seconds: float = Field(default=10, gt=0)
     # The claim naming the user's Onco'Link role (oncologist, idec, …); Pro Santé Connect needs a mapping.
     auth_role_claim: str = "role"
 
