@@ -16,6 +16,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from fhir_server.heap import freeze_long_lived
 from fhir_server.operations.parameters import Inputs
 from fhir_server.pathway.billing import export
 from fhir_server.pathway.enrolment import enroll
@@ -93,6 +94,7 @@ def _read_floor(services: Services, res_type: str, query: str) -> float:
 
 def run(url: str, patients: int) -> dict[str, float]:
     services = build_services(Settings(database_url=url, pathway_tick_seconds=0, missing_check_seconds=0))
+    freeze_long_lived()  # as `oncolink pathway tick` does
     try:
         seed = _seed(services, patients, random.Random(7))
         tick(services, DAY)  # brings every episode up to date: the state a daily tick finds
