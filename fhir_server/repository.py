@@ -275,15 +275,20 @@ class Repository:
             pending.clear()
             self.indexer.replace_many(conn, items)
 
-    def contents(self, conn: Connection, found: list[tuple[int, str]], batch: int = 2000) -> list[dict[str, Any]]:
-        """The current content of `find`'s matches, in batches of primary keys (a job over every episode
-        reads them in a few statements, not one per resource)."""
+    def contents(self, conn: Connection, found: list[tuple[int, str]]) -> list[dict[str, Any]]:
+        """The current content of `find`'s matches."""
+        return [row.content for row in self.columns(conn, found, [resource.c.content]) if row.content is not None]
+
+    def columns(self, conn: Connection, found: list[tuple[int, str]], columns: Sequence[sa.ColumnElement[Any]],
+                batch: int = 2000) -> list[sa.Row[Any]]:
+        """`columns` of the current rows of `find`'s matches, in batches of primary keys: a job over every
+        episode reads them in a few statements, not one per resource, and never more bound parameters than
+        SQLite accepts in one statement."""
         pks = [pk for pk, _ in found]
-        out: list[dict[str, Any]] = []
+        out: list[sa.Row[Any]] = []
         for start in range(0, len(pks), batch):
-            rows = conn.execute(sa.select(resource.c.content).where(resource.c.pk.in_(pks[start:start + batch]),
-                                                                    resource.c.deleted == sa.false()))
-            out += [row.content for row in rows if row.content is not None]
+            out += conn.execute(sa.select(*columns).where(resource.c.pk.in_(pks[start:start + batch]),
+                                                          resource.c.deleted == sa.false())).all()
         return out
 
     def find(self, conn: Connection, res_type: str, query: str) -> list[tuple[int, str]]:

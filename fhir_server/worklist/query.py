@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from ..repository import Repository
@@ -61,30 +60,20 @@ def name_of(patient: dict[str, Any]) -> str:
     return patient.get("id", "")
 
 
-def _load(conn: Connection, found: list[tuple[int, str]]) -> list[dict[str, Any]]:
-    if not found:
-        return []
-    rows = conn.execute(sa.select(resource.c.content).where(resource.c.pk.in_([pk for pk, _ in found])))
-    return [r.content for r in rows]
+JsonPath = tuple[str | int, ...]
 
 
-Path = tuple[str | int, ...]
-
-
-def _members(conn: Connection, found: list[tuple[int, str]], text: dict[str, Path],
-             json: dict[str, Path] | None = None) -> list[dict[str, Any]]:
+def _members(repo: Repository, conn: Connection, found: list[tuple[int, str]], text: dict[str, JsonPath],
+             json: dict[str, JsonPath] | None = None) -> list[dict[str, Any]]:
     """Only the named members of each found resource (plus `id` and `version`), extracted by the database.
 
     A team's open alerts and recent answers are thousands of documents; decoding them whole was most of
     the page's cost (4,000 QuestionnaireResponses: 90 ms decoded in Python, 20 ms extracted by SQLite)."""
-    if not found:
-        return []
     content = resource.c.content
     columns = [resource.c.res_id.label("id"), resource.c.version_id.label("version"),
                *(content[path].as_string().label(name) for name, path in text.items()),
                *(content[path].label(name) for name, path in (json or {}).items())]
-    rows = conn.execute(sa.select(*columns).where(resource.c.pk.in_([pk for pk, _ in found])))
-    return [dict(row._mapping) for row in rows]
+    return [dict(row._mapping) for row in repo.columns(conn, found, columns)]
 
 
 def _grouped(items: list[dict[str, Any]], key: Callable[[dict[str, Any]], str]) -> dict[str, list[dict[str, Any]]]:
@@ -104,6 +93,12 @@ def _by_member(items: list[dict[str, Any]], name: str) -> dict[str, list[dict[st
     return _grouped(items, lambda item: str(item[name]))
 
 
+# What the page shows of alerts and answers; the colour extension is read whole (alerts.colour_of).
+_FLAG_MEMBERS: dict[str, JsonPath] = {"status": ("status",), "subject": ("subject", "reference"),
+                                      "code": ("code", "coding", 0, "code"), "since": ("period", "start")}
+_RESPONSE_MEMBERS: dict[str, JsonPath] = {"subject": ("subject", "reference"), "authored": ("authored",)}
+_COLOUR_MEMBER: dict[str, JsonPath] = {"extension": ("extension",)}
+
 # Weekly answers: two weeks back finds the last one of nearly every patient, and reading fewer responses
 # is most of the page's cost; only patients without one are looked up over the whole lookback.
 _RECENT_DAYS = 14
@@ -117,37 +112,34 @@ def _recent_responses(repo: Repository, conn: Connection, patients: list[str], t
         if not wanted:
             break
         since = (today - timedelta(days=days)).isoformat()
-        found.update(_by_member(_members(conn, repo.find(conn, "QuestionnaireResponse",
-                                                       f"subject={','.join(wanted)}&authored=ge{since}"),
-                                       {"subject": ("subject", "reference"), "authored": ("authored",)},
-                                       {"extension": ("extension",)}), "subject"))
+        answered = repo.find(conn, "QuestionnaireResponse", f"subject={','.join(wanted)}&authored=ge{since}")
+        found.update(_by_member(_members(repo, conn, answered, _RESPONSE_MEMBERS, _COLOUR_MEMBER), "subject"))
     return found
 
 
 def file_active(repo: Repository, conn: Connection, team: str, today: date, *, lookback_days: int,
                 interactions_file: Any) -> list[Row]:
     """The active episodes of `team`, one row each, sorted by alert colour (red first) then risk."""
-    plans = _load(conn, repo.find(conn, "CarePlan", f"care-team={team}&category={episodes.CATEGORY}|episode"
+    plans = repo.contents(conn, repo.find(conn, "CarePlan", f"care-team={team}&category={episodes.CATEGORY}|episode"
                                                    "&status=active"))
     if not plans:
         return []
-    patients = {f"Patient/{p['id']}": p for p in _load(conn, repo.find(
+    patients = {f"Patient/{p['id']}": p for p in repo.contents(conn, repo.find(
         conn, "Patient", "_id=" + ",".join(str(p["subject"]["reference"]).split("/", 1)[1] for p in plans)))}
     refs = ",".join(patients)
-    sequences = _load(conn, repo.find(conn, "CarePlan", "part-of=" + ",".join(f"CarePlan/{p['id']}" for p in plans)
-                                      + "&status=active"))
+    sequences = repo.contents(conn, repo.find(
+        conn, "CarePlan", "part-of=" + ",".join(f"CarePlan/{p['id']}" for p in plans) + "&status=active"))
     by_episode = {str(s["partOf"][0]["reference"]): s for s in sequences}
-    flags = _by_member([f for f in _members(conn, repo.find(conn, "Flag", f"subject={refs}"), {
-        "status": ("status",), "subject": ("subject", "reference"), "code": ("code", "coding", 0, "code"),
-        "since": ("period", "start")}, {"extension": ("extension",)}) if f["status"] == "active"], "subject")
-    tasks = {str(t["focus"]): t for t in _members(conn, repo.find(conn, "Task", f"patient={refs}&status={OPEN_TASK}"),
-                                                  {"focus": ("focus", "reference")})}
+    flagged = _members(repo, conn, repo.find(conn, "Flag", f"subject={refs}"), _FLAG_MEMBERS, _COLOUR_MEMBER)
+    flags = _by_member([f for f in flagged if f["status"] == "active"], "subject")
+    open_tasks = repo.find(conn, "Task", f"patient={refs}&status={OPEN_TASK}")
+    tasks = {str(t["focus"]): t for t in _members(repo, conn, open_tasks, {"focus": ("focus", "reference")})}
     responses = _recent_responses(repo, conn, list(patients), today, lookback_days)
-    requests = _by_patient(_load(conn, repo.find(conn, "MedicationRequest", f"subject={refs}&status=active")),
+    requests = _by_patient(repo.contents(conn, repo.find(conn, "MedicationRequest", f"subject={refs}&status=active")),
                            "subject")
-    issues = _by_patient(_load(conn, repo.find(conn, "DetectedIssue", f"patient={refs}")), "patient")
+    issues = _by_patient(repo.contents(conn, repo.find(conn, "DetectedIssue", f"patient={refs}")), "patient")
     rules = load_risk(interactions_file)
-    frail = {str(c["subject"]["reference"]) for c in _load(conn, repo.find(
+    frail = {str(c["subject"]["reference"]) for c in repo.contents(conn, repo.find(
         conn, "Condition", f"subject={refs}&code={rules.frailty_system}|{rules.frailty_code}"
                            "&clinical-status=active"))}
     rows = []
@@ -186,13 +178,13 @@ def timeline(repo: Repository, conn: Connection, patient_id: str) -> tuple[dict[
         return None, []
     ref = f"Patient/{patient_id}"
     events: list[tuple[str, str, dict[str, Any]]] = []
-    for plan in _load(conn, repo.find(conn, "CarePlan", f"subject={ref}")):
+    for plan in repo.contents(conn, repo.find(conn, "CarePlan", f"subject={ref}")):
         events.append((str((plan.get("period") or {}).get("start", "")), "plan", plan))
-    for qr in _load(conn, repo.find(conn, "QuestionnaireResponse", f"subject={ref}")):
+    for qr in repo.contents(conn, repo.find(conn, "QuestionnaireResponse", f"subject={ref}")):
         events.append((str(qr.get("authored", "")), "questionnaire", qr))
-    for flag in _load(conn, repo.find(conn, "Flag", f"subject={ref}")):
+    for flag in repo.contents(conn, repo.find(conn, "Flag", f"subject={ref}")):
         events.append((str((flag.get("period") or {}).get("start", "")), "alert", flag))
-    for message in _load(conn, repo.find(conn, "Communication", f"subject={ref}")):
+    for message in repo.contents(conn, repo.find(conn, "Communication", f"subject={ref}")):
         events.append((str(message.get("sent", "")), "message", message))
     events.sort(key=lambda e: e[0], reverse=True)
     return current.content, events
@@ -200,5 +192,5 @@ def timeline(repo: Repository, conn: Connection, patient_id: str) -> tuple[dict[
 
 def open_tasks(repo: Repository, conn: Connection, patient_id: str) -> dict[str, dict[str, Any]]:
     """Open alert-handling Tasks of the patient by the Flag they focus on."""
-    found = _load(conn, repo.find(conn, "Task", f"patient=Patient/{patient_id}&status={OPEN_TASK}"))
+    found = repo.contents(conn, repo.find(conn, "Task", f"patient=Patient/{patient_id}&status={OPEN_TASK}"))
     return {str(t["focus"]["reference"]): t for t in found}
