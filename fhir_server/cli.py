@@ -34,9 +34,11 @@ app.add_typer(packages_app, name="packages")
 app.add_typer(db_app, name="db")
 register_validation(app)
 # `oncolink mllp` and `oncolink hl7 …`; replay goes through an in-process server on the configured database.
-dpi_cli.register(app, client_factory=lambda _settings: FhirClient.for_app(_in_process_app(), run_lifespan=True))
+dpi_cli.register(app, client_factory=lambda settings: FhirClient.for_app(_in_process_app(), run_lifespan=True,
+                                                                         auth=settings.fhir_auth()))
 # `oncolink mssante send-pending|outbox|retry`, against the same in-process server.
-mssante_cli.register(app, client_factory=lambda _settings: FhirClient.for_app(_in_process_app(), run_lifespan=True))
+mssante_cli.register(app, client_factory=lambda settings: FhirClient.for_app(_in_process_app(), run_lifespan=True,
+                                                                             auth=settings.fhir_auth()))
 
 
 def _in_process_app() -> object:
