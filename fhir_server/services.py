@@ -26,6 +26,7 @@ from .validation.structure import StructureValidator
 from .validation.validator import FhirValidator, WriteValidator
 
 if TYPE_CHECKING:
+    from .audit.writer import AuditWriter
     from .pathway.transitions import Pathway
     from .security.service import Security
 
@@ -47,8 +48,12 @@ class Services:
     pathway: Pathway | None = None
     # Token verification and the access policy (set by `security.service.install`).
     security: Security | None = None
+    # Background writer of the AuditEvents of reads and refusals.
+    audit: AuditWriter | None = None
 
     def close(self) -> None:
+        if self.audit is not None:
+            self.audit.close()
         if self.security is not None:
             self.security.close()
         self.db.dispose()

@@ -15,13 +15,16 @@ from ..search.predicates import RowFilter
 from .policy import Access
 
 
-@dataclass(frozen=True)
+@dataclass
 class Caller:
+    """`interaction` is the route's FHIR interaction code; `audited` turns true once the request's writes
+    were recorded in their own transaction, so the middleware does not record them twice."""
+
     access: Access
     address: str | None
     request_id: str
-    method: str
-    path: str
+    interaction: str
+    audited: bool = False
 
 
 _CALLER: ContextVar[Caller | None] = ContextVar("oncolink_caller", default=None)

@@ -11,13 +11,13 @@ so only the first round of each transaction is checked.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import Connection
 
 from ..errors import Forbidden, NotFound
 from ..repository import Stored
-from .context import current_access
+from .context import Caller, current, current_access
 from .scopes import Interaction
 
 # `Connection.info` key: the transaction whose own writes were already checked.
@@ -42,13 +42,21 @@ class ReadGuard:
             raise NotFound(f"{stored.res_type}/{stored.res_id} is not known")
 
 
+# Records the caller's accepted writes in their transaction (the audit trail, `audit.recorder`).
+WriteRecorder = Callable[[Connection, Caller, Sequence[Stored]], None]
+
+
 class WriteGuard:
+    def __init__(self, recorder: WriteRecorder | None = None) -> None:
+        self.recorder = recorder
+
     def __call__(self, conn: Connection, written: Sequence[Stored]) -> None:
-        access = current_access()
+        caller = current()
         transaction = conn.get_transaction()
-        if access is None or conn.info.get(_CHECKED) is transaction:
+        if caller is None or conn.info.get(_CHECKED) is transaction:
             return
         conn.info[_CHECKED] = transaction
+        access = caller.access
         for stored in written:
             access.require(interaction_of(stored), stored.res_type)
         live = [s for s in written if not s.deleted and access.resource_condition_needed(s.res_type)]
@@ -58,3 +66,5 @@ class WriteGuard:
             first = outside[0]
             raise Forbidden(f"{first.res_type}/{first.res_id} concerne un patient hors de votre périmètre "
                             f"(rôle « {access.role} ») : écriture refusée", expression=(first.res_type,))
+        if self.recorder is not None:
+            self.recorder(conn, caller, written)

@@ -50,8 +50,14 @@ class Security:
 
 
 def install(services: Services) -> None:
-    """Put the guards on the repository: checked first, before any other listener reacts to a write."""
+    """Put the guards on the repository: checked first, before any other listener reacts to a write; an
+    accepted write is recorded in its own transaction."""
+    from ..audit.recorder import AuditRecorder
+    from ..audit.writer import AuditWriter
+
     services.security = Security.from_settings(services.settings, services)
+    services.audit = AuditWriter(services)
     services.repository.guards.append(ReadGuard())
-    services.repository.listeners.insert(0, WriteGuard())
+    recorder = AuditRecorder(services.repository, services.settings.audit_observer)
+    services.repository.listeners.insert(0, WriteGuard(recorder))
     services.repository.listeners.insert(1, CareAccessListener())

@@ -270,3 +270,50 @@ def test_unknown_role_reaches_nothing(world: TestClient, dev_issuer: Any) -> Non
     token = dev_issuer.mint("oncologist", claims={"role": "stagiaire"})
     refused = world.get("/fhir/Patient", headers=bearer(token))
     assert refused.status_code == 403 and "stagiaire" in _diagnostics(refused)
+
+
+# -- audit ---------------------------------------------------------------------------------------
+
+def _audit(world: TestClient, tokens: dict[str, str], **params: str) -> list[dict[str, Any]]:
+    services = world.app.state.services  # type: ignore[attr-defined]
+    assert services.audit.flush()
+    found = world.get("/fhir/AuditEvent", params={"_count": "200", **params},
+                      headers=_as(world, tokens, "auditor")).json()
+    return [e["resource"] for e in found.get("entry", []) if e["resource"]["resourceType"] == "AuditEvent"]
+
+
+def test_every_access_and_refusal_is_audited(world: TestClient, tokens: dict[str, str]) -> None:
+    headers = _as(world, tokens, "community-pharmacist")
+    world.get("/fhir/MedicationRequest/mr-jeanne", headers=headers)
+    world.get("/fhir/MedicationRequest/mr-paul", headers=headers)
+    world.delete("/fhir/Observation/obs-jeanne", headers=headers)
+    world.get("/fhir/Patient", headers={"Authorization": "Bearer not-a-token"})
+    mine = {k: v for k, v in _observation("x", JEANNE).items() if k != "id"}
+    created = world.post("/fhir/Observation", json=mine, headers=headers)
+    events = _audit(world, tokens)
+    by_outcome = {(e["subtype"][0]["code"], e["outcome"], e["entity"][0].get("what", {}).get("reference", ""))
+                  for e in events}
+    assert ("read", "0", "MedicationRequest/mr-jeanne") in by_outcome
+    assert ("read", "4", "MedicationRequest/mr-paul") in by_outcome  # refused: recorded as a minor failure
+    assert ("delete", "4", "Observation/obs-jeanne") in by_outcome
+    assert any(e["agent"][0]["who"].get("display") == "appelant non authentifié" and e["outcome"] == "4"
+               for e in events)
+    write = next(e for e in events if e["subtype"][0]["code"] == "create" and e["outcome"] == "0"
+                 and e["entity"][0]["what"]["reference"].startswith(f"Observation/{created.json()['id']}/"))
+    assert write["agent"][0]["who"] == {"reference": "Practitioner/community-pharmacist-dev"}
+    assert write["agent"][0]["network"]["address"] == "testclient"
+    assert write["action"] == "C" and write["source"]["observer"]["display"] == "Onco'Link FHIR"
+    # The write's record was made in its transaction: exactly one for it, none from the middleware.
+    assert sum(1 for e in events if e["subtype"][0]["code"] == "create" and e["outcome"] == "0") == 1
+
+
+def test_audit_events_are_valid_r4_and_immutable(world: TestClient, tokens: dict[str, str]) -> None:
+    world.get("/fhir/Patient", headers=_as(world, tokens, "gp"))
+    event = _audit(world, tokens)[0]
+    checked = world.post("/fhir/AuditEvent/$validate", json=event)
+    assert checked.status_code == 200, checked.text
+    for method in ("put", "delete"):
+        url = f"/fhir/AuditEvent/{event['id']}"
+        call = getattr(world, method)
+        answer = call(url, json=event) if method == "put" else call(url)
+        assert answer.status_code == 403 and "AuditEvent" in _diagnostics(answer)
