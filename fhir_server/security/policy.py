@@ -15,6 +15,7 @@ patient: the scopes alone decide. AuditEvents are shown to audit roles only, wha
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Mapping
@@ -61,22 +62,33 @@ def load_roles(path: Path) -> dict[str, RoleRule]:
 
 class PatientCompartment:
     """The Patient compartment of R4 as index identities: for each member type, the reference
-    parameters that put one of its resources in a patient's compartment."""
+    parameters that put one of its resources in a patient's compartment. Identities are worked out per
+    type on first use (it compiles the type's parameters, which start-up should not pay for every type)."""
 
     def __init__(self, packages: PackageRegistry, params: SearchParameters) -> None:
         definition = packages.resolve(PATIENT_COMPARTMENT) or {}
-        self.types: frozenset[str] = frozenset({"Patient"} | {
-            r["code"] for r in definition.get("resource") or [] if r.get("param")})
-        by_type: dict[str, list[int]] = {}
-        for entry in definition.get("resource") or []:
-            res_type = entry["code"]
-            for code in entry.get("param") or []:
-                param = params.get(res_type, code)
+        self._params = params
+        self._codes: dict[str, tuple[str, ...]] = {
+            entry["code"]: tuple(entry.get("param") or ()) for entry in definition.get("resource") or []
+            if entry.get("param")}
+        self.types: frozenset[str] = frozenset({"Patient", *self._codes})
+        self._identities: dict[str, tuple[int, ...]] = {}
+
+    def identities(self, res_type: str) -> tuple[int, ...]:
+        found = self._identities.get(res_type)
+        if found is None:
+            ids = []
+            for code in self._codes.get(res_type, ()):
+                param = self._params.get(res_type, code)
                 if param is not None and param.type == "reference" and param.indexed:
-                    target = Target(param.hash_type(res_type), params.index_key(res_type, code), code)
-                    by_type.setdefault(res_type, []).append(target.identity)
-        self.identities: Mapping[str, tuple[int, ...]] = {t: tuple(ids) for t, ids in by_type.items()}
-        self.all_identities: tuple[int, ...] = tuple(sorted({i for ids in by_type.values() for i in ids}))
+                    key = self._params.index_key(res_type, code)
+                    ids.append(Target(param.hash_type(res_type), key, code).identity)
+            found = self._identities[res_type] = tuple(ids)
+        return found
+
+    @functools.cached_property
+    def all_identities(self) -> tuple[int, ...]:
+        return tuple(sorted({i for res_type in self._codes for i in self.identities(res_type)}))
 
 
 @dataclass(frozen=True)
@@ -151,7 +163,7 @@ class Access:
         compartment = self.compartment
         if self.rule is None or self.rule.patients == "none":
             return sa.false() if known_type is not None else res_type.not_in(sorted(compartment.types))
-        identities = compartment.identities.get(known_type, ()) if known_type else compartment.all_identities
+        identities = compartment.identities(known_type) if known_type else compartment.all_identities
         ref = idx_reference.alias("access_ref")
         linked = sa.exists().where(ref.c.res_pk == pk, ref.c.hash_identity.in_(identities),
                                    ref.c.target_type == "Patient", ref.c.target_id.in_(self.patients))
