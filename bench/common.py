@@ -64,7 +64,6 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@contextmanager
 _ISSUER: list[DevIssuer] = []
 
 
@@ -86,6 +85,7 @@ def auth(role: str = "administrator", **headers: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {issuer().mint(role, lifetime_seconds=12 * 3600)}", **headers}
 
 
+@contextmanager
 def server(database_url: str, *command: str, port: int | None = None, startup_seconds: float = 90,
            **extra_env: str) -> Iterator[tuple[str, psutil.Process]]:
     """A server in its own process — `oncolink serve` as users run it unless `command` names another

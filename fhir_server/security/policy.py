@@ -168,7 +168,8 @@ class Access:
         linked = sa.exists().where(ref.c.res_pk == pk, ref.c.hash_identity.in_(identities),
                                    ref.c.target_type == "Patient", ref.c.target_id.in_(self.patients))
         if known_type == "Patient":
-            return sa.or_(res_id.in_(self.patients), linked) if identities else res_id.in_(self.patients)
+            # A Patient is reached by its own id; its `link` to another Patient record grants nothing.
+            return res_id.in_(self.patients)
         if known_type is not None:
             return linked if identities else sa.false()
         own = sa.and_(res_type == "Patient", res_id.in_(self.patients))
