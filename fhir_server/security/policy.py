@@ -46,6 +46,7 @@ AUDIT_TYPE = "AuditEvent"
 class RoleRule:
     patients: PatientReach
     audit: bool = False
+    audit_source: bool = False
 
 
 def load_roles(path: Path) -> dict[str, RoleRule]:
@@ -56,7 +57,7 @@ def load_roles(path: Path) -> dict[str, RoleRule]:
         reach = (entry or {}).get("patients")
         if reach not in ("establishment", "care-team", "own", "none"):
             raise ValueError(f"{path}: role {name!r} needs patients: establishment, care-team, own or none")
-        roles[str(name)] = RoleRule(reach, bool(entry.get("audit", False)))
+        roles[str(name)] = RoleRule(reach, bool(entry.get("audit", False)), bool(entry.get("audit_source", False)))
     return roles
 
 
@@ -110,10 +111,12 @@ class Access:
         """403 unless the scopes grant `interaction` on `res_type` and the role may touch that type at all."""
         if self.rule is None:
             raise Forbidden(f"Le rôle « {self.role} » n'a aucun droit sur ce serveur")
-        if res_type == AUDIT_TYPE and (interaction != "read" and interaction != "search"):
-            raise Forbidden("Les journaux d'audit (AuditEvent) ne peuvent être ni créés, ni modifiés, ni supprimés "
+        if res_type == AUDIT_TYPE and interaction in ("update", "delete"):
+            raise Forbidden("Les journaux d'audit (AuditEvent) ne peuvent être ni modifiés ni supprimés par l'API")
+        if res_type == AUDIT_TYPE and interaction == "create" and not self.rule.audit_source:
+            raise Forbidden("Les journaux d'audit (AuditEvent) sont écrits par le serveur et ses adaptateurs, pas "
                             "par l'API")
-        if res_type == AUDIT_TYPE and not self.rule.audit:
+        if res_type == AUDIT_TYPE and interaction != "create" and not self.rule.audit:
             raise Forbidden("Seuls les auditeurs peuvent consulter les journaux d'audit (AuditEvent)")
         if not self.principal.scopes.permits(interaction, res_type, self.context):
             raise Forbidden(f"Le jeton ne donne pas le droit « {interaction} » sur {res_type} "
@@ -184,6 +187,13 @@ class Access:
         if res_type == AUDIT_TYPE:
             return not rule.audit
         return rule.patients != "establishment" and res_type in self.compartment.types
+
+    def write_check_needed(self, res_type: str) -> bool:
+        """Whether a written row must be checked against the caller's reach: as for reads, except that
+        an audit source's own AuditEvents are its to write."""
+        if res_type == AUDIT_TYPE and self.rule is not None and self.rule.audit_source:
+            return False
+        return self.resource_condition_needed(res_type)
 
     def visible_pks(self, conn: Connection, pks: list[int]) -> set[int]:
         """Which of these current resource rows the caller may see (write checks, reads)."""
