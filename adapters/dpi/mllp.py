@@ -4,8 +4,10 @@ A block is VT <payload> FS CR. Each connection is persistent and answered strict
 block is read only after the handler's answer to the previous one is written, so a sender that
 pipelines still gets its ACKs in sequence. Bytes outside blocks are skipped and counted, a block over
 the size limit is drained without being kept (its first bytes are kept so the answer can name the
-message), and a connection silent for longer than the idle timeout is closed. None of these stop the
-listener.
+message), and a connection silent for longer than the idle timeout is closed. Beyond
+`max_connections` open connections a new one is closed at once, unread, and logged: the ones already
+open keep being served, and the sender sees a closed socket it will retry (ADR 0012). None of these
+stop the listener.
 """
 
 from __future__ import annotations
@@ -137,12 +139,14 @@ class MllpServer:
     """An asyncio TCP (optionally TLS) server calling `handler` for each frame, answers in order."""
 
     def __init__(self, handler: Handler, host: str, port: int, *, max_message_bytes: int = 1 << 20,
-                 idle_timeout: float | None = 300.0, ssl_context: ssl.SSLContext | None = None) -> None:
+                 idle_timeout: float | None = 300.0, ssl_context: ssl.SSLContext | None = None,
+                 max_connections: int = 200) -> None:
         self.handler = handler
         self.host = host
         self.port = port
         self.max_message_bytes = max_message_bytes
         self.idle_timeout = idle_timeout
+        self.max_connections = max_connections
         self.ssl_context = ssl_context
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
@@ -169,9 +173,16 @@ class MllpServer:
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._connections.add(task)
         address = writer.get_extra_info("peername") or ("?", 0)
         peer = Peer(str(address[0]), int(address[1]), self.ssl_context is not None)
+        if len(self._connections) >= self.max_connections:
+            log.warning("MLLP: refusing %s: %d connections already open (ONCOLINK_MLLP_MAX_CONNECTIONS)", peer,
+                        len(self._connections))
+            writer.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer.wait_closed(), 2)
+            return
+        self._connections.add(task)
         frames = FrameReader(reader, self.max_message_bytes, self.idle_timeout)
         try:
             while True:
