@@ -32,8 +32,8 @@ STRICT = {"Prefer": "handling=strict"}
 
 
 @pytest.fixture
-def settings(db_url: str, package_cache: Path) -> Settings:
-    return Settings(database_url=db_url, package_cache=package_cache, base_url="http://testserver",
+def settings(db_url: str, package_cache: Path, auth_settings: dict[str, str]) -> Settings:
+    return Settings(database_url=db_url, package_cache=package_cache, base_url="http://testserver", **auth_settings,
                     max_body_bytes=MAX_BODY, max_bundle_entries=MAX_ENTRIES, max_json_depth=MAX_DEPTH,
                     max_page_size=MAX_PAGE, max_included_resources=MAX_INCLUDED, max_include_rounds=MAX_ROUNDS)
 
@@ -147,7 +147,8 @@ def test_bodies_over_the_limit_are_refused_on_the_wire_before_they_end(client: T
         assert httpx.get(f"{base}/fhir/metadata", headers=dict(client.headers)).status_code == 200
 
 
-async def test_a_chunked_body_is_not_read_past_the_limit(services: Services) -> None:
+async def test_a_chunked_body_is_not_read_past_the_limit(services: Services, admin_headers: dict[str, str]
+                                                         ) -> None:
     """An endless chunked body: the server stops pulling chunks as soon as the limit is passed."""
     from fhir_server.app import create_app
 
@@ -163,7 +164,7 @@ async def test_a_chunked_body_is_not_read_past_the_limit(services: Services) -> 
     app.state.services = services  # what the lifespan does; httpx's ASGI transport does not run it
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-        response = await http.post("/fhir/Patient", content=endless(), headers=FHIR_JSON)
+        response = await http.post("/fhir/Patient", content=endless(), headers={**FHIR_JSON, **admin_headers})
     assert response.status_code == 413
     assert response.json() == _too_large(f"more than {MAX_BODY}")
     assert pulled == MAX_BODY // 1000 + 1

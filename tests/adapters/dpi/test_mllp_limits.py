@@ -79,8 +79,9 @@ async def test_an_oversized_block_without_a_readable_msh_still_gets_ar(dpi: DpiS
 # -- message size over HTTP -----------------------------------------------------------------------
 
 @pytest.fixture
-async def http(app: FastAPI, dpi: DpiService) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+async def http(app: FastAPI, dpi: DpiService, tokens: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test",
+                                 headers={"Authorization": f"Bearer {tokens['dpi-interface']}"}) as client:
         yield client
 
 
