@@ -151,7 +151,7 @@ def summary(report: Report, hospital: str, seed: int, base: str, mss: MssanteSet
         f"  patients : {report.patients} (ADT^A04), prescriptions : {report.medication_requests} (MedicationRequest), "
         f"épisodes : {report.episodes} dont {report.parcours_b} en parcours B (réserve hospitalière)",
         f"  changements de séquence : {report.transitions}, traitements arrêtés : {report.stopped}, "
-        f"interactions détectées : {report.interactions}",
+        f"interactions signalées par MSSanté : {report.interactions}",
         f"  questionnaires hebdomadaires : {report.questionnaires}, alertes : {alerts} "
         f"(rouges {report.alerts.get('red', 0)}, orange {report.alerts.get('orange', 0)}), "
         f"traitées dans la worklist : {report.handled}",

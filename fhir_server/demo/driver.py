@@ -273,6 +273,16 @@ class Driver:
 
     async def _enroll(self, p: DemoPatient, patient_ref: str, request_id: str
                       ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        # An episode this prescription opened in an earlier run (perhaps ended since) is kept as it is:
+        # `$enroll` answers an active one itself, but an ended one would be enrolled again.
+        key = f"{patient_ref.split('/', 1)[1]}/{request_id}"
+        name, value = identifier_query("episode", key).split("=", 1)
+        earlier = (await self.fhir.search("CarePlan", {name: value})).get("entry") or []
+        if earlier:
+            episode = earlier[0]["resource"]
+            self.report.episodes += 1
+            self.report.parcours_b += parcours_of(episode) == "B"
+            return episode, await self._current_sequence(episode["id"])
         condition = {"resourceType": "Condition", "subject": {"reference": patient_ref},
                      "clinicalStatus": {"coding": [{
                          "system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
@@ -349,25 +359,33 @@ class Driver:
                 self.report.problems.append(f"handling Task/{task['id']} in the worklist: HTTP {response.status_code}")
 
     async def _interactions(self, p: DemoPatient, patient_ref: str, episode: dict[str, Any]) -> None:
-        """A detected interaction (the proton-pump inhibitor) is passed on to the pharmacist and the GP. Run at
-        enrolment: a renewal pairs the new prescription with the same drug again, which needs no new message."""
+        """A detected interaction (the proton-pump inhibitor) is passed on to the pharmacist and the GP, once per
+        rule and co-prescribed drug: a renewal pairs the new prescription with the same drug again."""
         issues = (await self.fhir.search("DetectedIssue", {"patient": patient_ref})).get("entry") or []
         for entry in issues:
             issue = entry["resource"]
-            self.report.interactions += 1
-            key = f"{episode['id']}/interaction/{issue['id']}"
-            label = (issue.get("code") or {}).get("text") or "Interaction médicamenteuse"
-            trigger = {
-                "resourceType": "Communication", "meta": {"profile": [MESSAGE_PROFILE]},
-                "identifier": [identifier("trigger", key)], "status": "preparation",
-                "category": [{"coding": [{"system": MESSAGE_CATEGORY_CS, "code": "coordination"}]}],
-                "subject": {"reference": patient_ref},
-                "about": [{"reference": f"CarePlan/{episode['id']}"}],
-                "recipient": [{"reference": self.pharmacies[p.pharmacy.idnst]}, {"reference": self.gps[p.gp.rpps]}],
-                "topic": {"coding": [{"system": TRIGGER_CS, "code": "alert"}]},
-                "reasonCode": [{"coding": [{"system": ALERT_TYPE_CS, "code": "interaction"}]}],
-                "payload": [{"contentString": f"Interaction détectée : {label}. {issue.get('detail', '')}".strip()}]}
-            await self.fhir.transaction(_transaction([_entry(trigger, identifier_query("trigger", key))]))
+            # The server's identifier is rule/anticancer request/other request.
+            value = next((str(i.get("value", "")) for i in issue.get("identifier") or []), "")
+            rule, _, rest = value.partition("/")
+            other = rest.partition("/")[2] or issue["id"]
+            key = f"{episode['id']}/interaction/{rule}/{other}"
+            created = _located(await self.fhir.transaction(_transaction([_entry(
+                self._interaction_trigger(p, patient_ref, episode, issue, key), identifier_query("trigger", key))])))
+            self.report.interactions += sum(c for _, c in created)
+
+    def _interaction_trigger(self, p: DemoPatient, patient_ref: str, episode: dict[str, Any], issue: dict[str, Any],
+                             key: str) -> dict[str, Any]:
+        label = (issue.get("code") or {}).get("text") or "Interaction médicamenteuse"
+        return {
+            "resourceType": "Communication", "meta": {"profile": [MESSAGE_PROFILE]},
+            "identifier": [identifier("trigger", key)], "status": "preparation",
+            "category": [{"coding": [{"system": MESSAGE_CATEGORY_CS, "code": "coordination"}]}],
+            "subject": {"reference": patient_ref},
+            "about": [{"reference": f"CarePlan/{episode['id']}"}],
+            "recipient": [{"reference": self.pharmacies[p.pharmacy.idnst]}, {"reference": self.gps[p.gp.rpps]}],
+            "topic": {"coding": [{"system": TRIGGER_CS, "code": "alert"}]},
+            "reasonCode": [{"coding": [{"system": ALERT_TYPE_CS, "code": "interaction"}]}],
+            "payload": [{"contentString": f"Interaction détectée : {label}. {issue.get('detail', '')}".strip()}]}
 
     # -- after the stories -----------------------------------------------------------------------
 
