@@ -47,6 +47,7 @@ COORDINATION = f"{MESSAGE_CATEGORY_CS}|coordination"
 # How long the first prescription and each renewal are written for (the DPI's TQ1 end).
 FIRST_ORDER_DAYS = 28
 RENEWAL_DAYS = 90
+CHUNK = 40
 
 
 class DemoError(Exception):
@@ -169,6 +170,7 @@ class Driver:
         self.hospital_ref = ""
         self.pharmacies: dict[str, str] = {}  # IDNST → reference
         self.gps: dict[str, str] = {}  # RPPS → reference
+        self.episodes: list[str] = []  # references of the demo patients' episodes
 
     def at(self, day: date, hour: int, minute: int = 0) -> datetime:
         return datetime.combine(day, time(hour, minute), self.zone)
@@ -280,6 +282,7 @@ class Driver:
         earlier = (await self.fhir.search("CarePlan", {name: value})).get("entry") or []
         if earlier:
             episode = earlier[0]["resource"]
+            self.episodes.append(f"CarePlan/{episode['id']}")
             self.report.episodes += 1
             self.report.parcours_b += parcours_of(episode) == "B"
             return episode, await self._current_sequence(episode["id"])
@@ -313,6 +316,7 @@ class Driver:
             return None, None
         out = {x["name"]: x.get("resource") for x in answer.get("parameter") or []}
         episode = out.get("episode") or {}
+        self.episodes.append(f"CarePlan/{episode['id']}")
         self.report.episodes += 1
         self.report.parcours_b += parcours_of(episode) == "B"
         return episode, out.get("sequence")
@@ -392,32 +396,39 @@ class Driver:
     async def count(self, res_type: str, params: dict[str, str]) -> int:
         return int((await self.fhir.search(res_type, {**params, "_summary": "count"})).get("total") or 0)
 
+    async def _each(self, res_type: str, name: str, refs: list[str], params: dict[str, str]
+                    ) -> list[dict[str, Any]]:
+        """Resources whose `name` is one of `refs`, a few dozen references per search (URLs stay short)."""
+        found = []
+        for start in range(0, len(refs), CHUNK):
+            found += [r async for r in self.fhir.search_all(res_type, {
+                name: ",".join(refs[start:start + CHUNK]), "_count": "500", **params})]
+        return found
+
     async def sequences(self) -> None:
-        """Transitions: sequences begun after the first one, over the episodes of the team."""
-        episodes = [e async for e in self.fhir.search_all("CarePlan", {"care-team": self.hospital_ref,
-                                                                       "_count": "200"})]
-        ids = [e["id"] for e in episodes if any(c.get("code") == "episode" for cat in e.get("category") or []
-                                                 for c in cat.get("coding") or [])]
+        """Transitions: sequences begun after the first one, over the demo patients' episodes."""
+        episodes = list(dict.fromkeys(self.episodes))
         total = 0
-        for start in range(0, len(ids), 50):
-            chunk = ",".join(f"CarePlan/{i}" for i in ids[start:start + 50])
-            total += await self.count("CarePlan", {"part-of": chunk})
-        self.report.transitions = total - len(ids)
+        for start in range(0, len(episodes), CHUNK):
+            total += await self.count("CarePlan", {"part-of": ",".join(episodes[start:start + CHUNK])})
+        self.report.transitions = total - len(episodes)
 
     async def settle_messages(self, wait_seconds: float) -> None:
-        """Wait for the server's MSSanté worker to take every trigger in and settle it."""
-        pending = {"category": COORDINATION, "part-of:missing": "true", "status": "preparation,in-progress"}
+        """Wait for the server's MSSanté worker to take in and settle every trigger of the demo's episodes."""
+        episodes = list(dict.fromkeys(self.episodes))
+        triggers: list[dict[str, Any]] = []
         deadline = monotonic.monotonic() + wait_seconds
         while True:
-            left = await self.count("Communication", pending)
+            triggers = await self._each("Communication", "about", episodes,
+                                        {"category": COORDINATION, "part-of:missing": "true"})
+            left = sum(t.get("status") in ("preparation", "in-progress") for t in triggers)
             if left == 0 or monotonic.monotonic() >= deadline:
                 break
             await asyncio.sleep(1.0)
         self.report.pending_messages = left
-        self.report.triggers = await self.count("Communication", {"category": COORDINATION, "part-of:missing": "true"})
-        async for message in self.fhir.search_all("Communication", {"category": COORDINATION,
-                                                                    "part-of:missing": "false", "_count": "200",
-                                                                    "_elements": "status"}):
+        self.report.triggers = len(triggers)
+        for message in await self._each("Communication", "part-of", [f"Communication/{t['id']}" for t in triggers],
+                                        {"_elements": "status"}):
             self.report.messages[str(message.get("status"))] += 1
 
 
