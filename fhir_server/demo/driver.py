@@ -212,6 +212,9 @@ class Driver:
     # -- one patient's story ---------------------------------------------------------------------
 
     async def patient(self, p: DemoPatient) -> None:
+        """Registration, first prescription, enrolment, renewals, weekly answers, and the stop if any. Answers
+        come after the renewals so that their triage finds the episode as it is today; the stop comes last,
+        since answers sent after it would find no episode to alert."""
         hospital = self.data.hospital
         control = f"DEMO-{p.ipp}"
         if not await self.hl7.send(admission(p, hospital, self.at(p.enrolled_on - timedelta(days=2), 9, p.rank % 60),
@@ -224,19 +227,33 @@ class Driver:
             return
         self.report.patients += 1
         self.report.medication_requests += len(orders)
-        request = await self._one("MedicationRequest", {"identifier": orders[0].placer})
-        patient_ref = str(request["subject"]["reference"])
+        # The DPI adapter keys the Patient on the IPP's assigning authority (its OID) and the order on its number.
+        patient_ref = "Patient/" + (await self._one("Patient", {
+            "identifier": f"urn:oid:{hospital.authority_oid}|{p.ipp}"}))["id"]
+        request = await self._one("MedicationRequest", {"subject": patient_ref, "identifier": orders[0].placer})
         episode, sequence = await self._enroll(p, patient_ref, request["id"])
         if episode is None:
             return
         await self._interactions(p, patient_ref, episode)
-        current = orders[0]
+        current = await self._renewals(p, episode, sequence, orders[0])
+        await self._questionnaires(p, patient_ref)
+        if p.stopped_on is not None:
+            stop = Order(current.placer, current.group, current.drug, current.start, current.end, "DC",
+                         "TOX^Toxicité : arrêt du traitement")
+            if await self.hl7.send(prescription(p, hospital, self.at(p.stopped_on, 16), f"{control}-STOP",
+                                                [stop], omp=p.omp), "discontinuation"):
+                self.report.stopped += 1
+
+    async def _renewals(self, p: DemoPatient, episode: dict[str, Any], sequence: dict[str, Any] | None,
+                        current: Order) -> Order:
+        """Renewal prescriptions a few days before each sequence ends, up to the demo's day (or the stop), each
+        followed by the discontinuation of the order it replaces; answers the order in force at the end."""
+        hospital, control = self.data.hospital, f"DEMO-{p.ipp}"
         last_day = p.stopped_on or self.today
         for n, lead in enumerate(p.renewal_leads, 2):
             if sequence is None:
                 break
-            end = date.fromisoformat(str(sequence["period"]["end"])[:10])
-            day = end - timedelta(days=lead)
+            day = date.fromisoformat(str(sequence["period"]["end"])[:10]) - timedelta(days=lead)
             if day > last_day:
                 break
             renewal = Order(f"{p.ipp}-R{n:02d}", f"PR-{p.ipp}-{n:02d}", p.regimen.drug, day,
@@ -252,15 +269,9 @@ class Driver:
             current = renewal
             following = await self._current_sequence(episode["id"])
             if following is None or following.get("period") == sequence.get("period"):
-                break
+                break  # the engine did not move on (e.g. the server's tick had already): nothing more to renew
             sequence = following
-        await self._questionnaires(p, patient_ref)
-        if p.stopped_on is not None:
-            stop = Order(current.placer, current.group, current.drug, current.start, current.end, "DC",
-                         "TOX^Toxicité : arrêt du traitement")
-            if await self.hl7.send(prescription(p, hospital, self.at(p.stopped_on, 16), f"{control}-STOP",
-                                                [stop], omp=p.omp), "discontinuation"):
-                self.report.stopped += 1
+        return current
 
     async def _one(self, res_type: str, params: dict[str, str]) -> dict[str, Any]:
         found = (await self.fhir.search(res_type, params)).get("entry") or []
