@@ -175,4 +175,4 @@ def db_upgrade() -> None:
 telemonitoring_cli.register(app, load_settings)
 pathway_cli.register(app, load_settings)
 subscriptions_cli.register(app, load_settings)
-demo_cli.register(app, load_settings)
+demo_cli.register(app, load_settings, fail)

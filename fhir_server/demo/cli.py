@@ -30,11 +30,6 @@ def _loopback(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
 
 
-def _fail(message: str) -> None:
-    typer.echo(f"oncolink: {' '.join(message.split())}", err=True)
-    raise typer.Exit(1)
-
-
 @dataclass(frozen=True)
 class Prepared:
     data: DemoData
@@ -61,14 +56,16 @@ def prepare(settings: Settings, *, seed: int, count: int, today: date, data_file
     return Prepared(data, scale, outcomes, patients)
 
 
-def register(app: typer.Typer, load_settings: Callable[[], Settings]) -> None:
+def register(app: typer.Typer, load_settings: Callable[[], Settings], fail: Callable[[str], None]) -> None:
+    """`fail(sentence)` is the `oncolink` command's own: one line on stderr and exit code 1."""
+
     @app.command()
     def demo(
         patients: Annotated[int, typer.Option(min=1, max=10_000, help="how many patients in the file active")] = 30,
         seed: Annotated[int, typer.Option(min=0, help="same seed, same hospital (identities, treatments, answers)")
                         ] = 1,
-        base_url: Annotated[str | None, typer.Option(help="FHIR base of the server (default http://HOST:PORT/fhir "
-                                                     "from ONCOLINK_HOST and ONCOLINK_PORT)")] = None,
+        base_url: Annotated[str | None, typer.Option(help="FHIR base of the server (default ONCOLINK_FHIR_BASE_URL, "
+                                                     "else http://HOST:PORT/fhir)")] = None,
         mllp_host: Annotated[str | None, typer.Option(help="MLLP listener host (default ONCOLINK_MLLP_HOST or the "
                                                       "server's host)")] = None,
         mllp_port: Annotated[int | None, typer.Option(min=1, max=65535, help="MLLP listener port (default "
@@ -93,7 +90,7 @@ def register(app: typer.Typer, load_settings: Callable[[], Settings]) -> None:
         try:
             dpi, mss = DpiSettings(), MssanteSettings()
         except ValidationError as exc:
-            _fail(f"invalid adapter settings ({exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']})")
+            fail(f"invalid adapter settings ({exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']})")
             return
         zone = ZoneInfo(settings.pathway_timezone)
         try:
@@ -103,13 +100,13 @@ def register(app: typer.Typer, load_settings: Callable[[], Settings]) -> None:
         try:
             ready = prepare(settings, seed=seed, count=patients, today=day, data_file=data_file)
         except (ValueError, IgError) as exc:  # each loader's error names its file
-            _fail(str(exc))
+            fail(str(exc))
             return
         data, scale, outcomes, plan = ready.data, ready.scale, ready.outcomes, ready.patients
-        base = (base_url or f"http://{_loopback(settings.host)}:{settings.port}/fhir").rstrip("/")
+        base = (base_url or dpi.fhir_base_url or f"http://{_loopback(settings.host)}:{settings.port}/fhir").rstrip("/")
         port = mllp_port or dpi.mllp_port
         if not port:
-            _fail("ONCOLINK_MLLP_PORT is 0 (no MLLP listener): give the listener's port with --mllp-port")
+            fail("ONCOLINK_MLLP_PORT is 0 (no MLLP listener): give the listener's port with --mllp-port")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         timeout = dpi.fhir_timeout
 
@@ -125,10 +122,10 @@ def register(app: typer.Typer, load_settings: Callable[[], Settings]) -> None:
         try:
             report = asyncio.run(go())
         except DemoError as exc:
-            _fail(str(exc))
+            fail(str(exc))
             return
         except (FhirUnavailable, httpx.TransportError) as exc:
-            _fail(f"the FHIR server at {base} stopped answering ({exc}); check its log")
+            fail(f"the FHIR server at {base} stopped answering ({exc}); check its log")
             return
         typer.echo(summary(report, data.hospital.name, seed, base, mss))
         for problem in report.problems:
@@ -137,7 +134,7 @@ def register(app: typer.Typer, load_settings: Callable[[], Settings]) -> None:
             typer.echo(f"oncolink: {report.pending_messages} message(s) MSSanté encore en attente après {wait:.0f} s : "
                        "le worker MSSanté du serveur tourne-t-il (ONCOLINK_MSSANTE_POLL_SECONDS) ?", err=True)
         if report.problems:
-            _fail(f"{len(report.problems)} problem(s) while filling the server; see the lines above")
+            fail(f"{len(report.problems)} problem(s) while filling the server; see the lines above")
 
 
 def summary(report: Report, hospital: str, seed: int, base: str, mss: MssanteSettings) -> str:

@@ -168,3 +168,9 @@ def test_the_same_seed_gives_the_same_hospital() -> None:
     for p in first:
         if p.ins:
             assert int(p.ins[13:]) == 97 - int(p.ins[:13]) % 97
+
+
+def test_demo_has_help() -> None:
+    result = CliRunner().invoke(app, ["demo", "--help"])
+    assert result.exit_code == 0
+    assert "--patients" in result.stdout and "--seed" in result.stdout and "ONCOLINK_TOKEN" in result.stdout
