@@ -145,7 +145,8 @@ def summary(report: Report, hospital: str, seed: int, base: str, mss: MssanteSet
         f"relais {mss.mssante_smtp_host}"
     return "\n".join([
         f"Hôpital de démonstration « {hospital} » (graine {seed}) :",
-        f"  patients : {report.patients} (ADT^A04), prescriptions : {report.medication_requests} (MedicationRequest), "
+        f"  patients : {report.patients} (ADT^A04{f', dont {report.already} déjà envoyés' if report.already else ''})"
+        f", prescriptions : {report.medication_requests} (MedicationRequest), "
         f"épisodes : {report.episodes} dont {report.parcours_b} en parcours B (réserve hospitalière)",
         f"  changements de séquence : {report.transitions}, traitements arrêtés : {report.stopped}, "
         f"interactions signalées par MSSanté : {report.interactions}",

@@ -57,6 +57,7 @@ class DemoError(Exception):
 @dataclass
 class Report:
     patients: int = 0
+    already: int = 0  # sent by an earlier run with the same seed
     hl7_messages: int = 0
     acks: Counter[str] = field(default_factory=Counter)
     medication_requests: int = 0
@@ -217,20 +218,27 @@ class Driver:
         since answers sent after it would find no episode to alert."""
         hospital = self.data.hospital
         control = f"DEMO-{p.ipp}"
-        if not await self.hl7.send(admission(p, hospital, self.at(p.enrolled_on - timedelta(days=2), 9, p.rank % 60),
-                                             f"{control}-ADT"), "ADT^A04"):
-            return
         orders = [Order(f"{p.ipp}-{n:02d}", f"PR-{p.ipp}-01", drug, p.enrolled_on,
                         p.enrolled_on + timedelta(days=FIRST_ORDER_DAYS - 1)) for n, drug in enumerate(p.drugs, 1)]
-        if not await self.hl7.send(prescription(p, hospital, self.at(p.enrolled_on - timedelta(days=1), 11),
-                                                f"{control}-RX1", orders, omp=p.omp), "prescription"):
-            return
+        # A patient sent by an earlier run is not sent again: the DPI adapter takes a resent NW as the order's
+        # current state, which would make an order discontinued since active again.
+        request = await self._first_order(p, orders[0])
+        if request is None:
+            if not await self.hl7.send(admission(p, hospital, self.at(p.enrolled_on - timedelta(days=2), 9,
+                                                                      p.rank % 60), f"{control}-ADT"), "ADT^A04"):
+                return
+            if not await self.hl7.send(prescription(p, hospital, self.at(p.enrolled_on - timedelta(days=1), 11),
+                                                    f"{control}-RX1", orders, omp=p.omp), "prescription"):
+                return
+            self.report.medication_requests += len(orders)
+            request = await self._first_order(p, orders[0])
+            if request is None:
+                raise DemoError(f"the server acknowledged the prescription of {p.ipp} (AA) but has no "
+                                f"MedicationRequest {orders[0].placer}; check `oncolink hl7 log`")
+        else:
+            self.report.already += 1
         self.report.patients += 1
-        self.report.medication_requests += len(orders)
-        # The DPI adapter keys the Patient on the IPP's assigning authority (its OID) and the order on its number.
-        patient_ref = "Patient/" + (await self._one("Patient", {
-            "identifier": f"urn:oid:{hospital.authority_oid}|{p.ipp}"}))["id"]
-        request = await self._one("MedicationRequest", {"subject": patient_ref, "identifier": orders[0].placer})
+        patient_ref = str(request["subject"]["reference"])
         episode, sequence = await self._enroll(p, patient_ref, request["id"])
         if episode is None:
             return
@@ -273,11 +281,16 @@ class Driver:
             sequence = following
         return current
 
-    async def _one(self, res_type: str, params: dict[str, str]) -> dict[str, Any]:
-        found = (await self.fhir.search(res_type, params)).get("entry") or []
-        if len(found) != 1:
-            raise DemoError(f"expected one {res_type} for {params}, the server has {len(found)}; was the ACK AA?")
-        return dict(found[0]["resource"])
+    async def _first_order(self, p: DemoPatient, order: Order) -> dict[str, Any] | None:
+        """The patient's first anticancer MedicationRequest, found as the DPI adapter keys them: the Patient on
+        the IPP's assigning authority (its OID), the order on its placer number."""
+        found = (await self.fhir.search("Patient", {
+            "identifier": f"urn:oid:{self.data.hospital.authority_oid}|{p.ipp}"})).get("entry") or []
+        if not found:
+            return None
+        requests = (await self.fhir.search("MedicationRequest", {
+            "subject": f"Patient/{found[0]['resource']['id']}", "identifier": order.placer})).get("entry") or []
+        return dict(requests[0]["resource"]) if requests else None
 
     async def _current_sequence(self, episode_id: str) -> dict[str, Any] | None:
         found = (await self.fhir.search("CarePlan", {"part-of": f"CarePlan/{episode_id}", "status": "active"})
@@ -287,7 +300,7 @@ class Driver:
     async def _enroll(self, p: DemoPatient, patient_ref: str, request_id: str
                       ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
         # An episode this prescription opened in an earlier run (perhaps ended since) is kept as it is:
-        # `$enroll` answers an active one itself, but an ended one would be enrolled again.
+        # `$enroll` answers an active one itself, but refuses once the episode's prescription has stopped.
         key = f"{patient_ref.split('/', 1)[1]}/{request_id}"
         name, value = identifier_query("episode", key).split("=", 1)
         earlier = (await self.fhir.search("CarePlan", {name: value})).get("entry") or []

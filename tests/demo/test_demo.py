@@ -129,9 +129,12 @@ def test_demo_fills_the_server_through_mllp_fhir_and_mssante(live: Live) -> None
         # Same seed again: nothing new (every write is keyed on a business identifier).
         counts = {t: len(_all(http, t)) for t in ("Patient", "MedicationRequest", "QuestionnaireResponse", "CarePlan",
                                                   "Flag", "Consent", "Communication", "DetectedIssue")}
+        statuses = sorted(r["status"] for r in _all(http, "MedicationRequest"))
         code, out, err = _demo(live)
         assert code == 0, out + err
+        assert f"dont {PATIENTS} déjà envoyés" in out
         assert {t: len(_all(http, t)) for t in counts} == counts
+        assert sorted(r["status"] for r in _all(http, "MedicationRequest")) == statuses
         assert len(list(live.outbox.glob("*.eml"))) == len(emails)
 
     # The MLLP port wrong: one sentence, exit 1, nothing half-done.
