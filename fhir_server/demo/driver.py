@@ -75,10 +75,6 @@ class Report:
     team: str = ""
     problems: list[str] = field(default_factory=list)
 
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
 
 class Hl7Link:
     """One persistent MLLP connection to the listener; every ACK is read and anything but AA is reported."""
@@ -108,14 +104,15 @@ class Hl7Link:
             try:
                 ack = await self.sender.send(payload, self.timeout)
                 break
-            except (OSError, asyncio.IncompleteReadError):  # the listener closed an idle connection: reconnect once
+            except TimeoutError as exc:  # before OSError, of which it is a subclass
+                raise DemoError(f"no ACK for {control_id} within {self.timeout:.0f} s from {self.host}:{self.port}; "
+                                "check the server's log") from exc
+            except (OSError, asyncio.IncompleteReadError):
+                # The listener closed an idle connection: reconnect once and resend (processing is idempotent).
                 self.sender = None
                 if attempt == 2:
                     raise DemoError(f"the MLLP listener at {self.host}:{self.port} closed the connection while "
                                     f"{control_id} was sent; check the server's log") from None
-            except TimeoutError as exc:
-                raise DemoError(f"no ACK for {control_id} within {self.timeout:.0f} s from {self.host}:{self.port}; "
-                                "check the server's log") from exc
         self.report.hl7_messages += 1
         segments = [s.split("|") for s in ack.decode("utf-8", errors="replace").split("\r") if s]
         msa = next((s for s in segments if s[0] == "MSA"), None)
