@@ -16,11 +16,11 @@ from sqlalchemy import Connection
 from ..errors import FhirError, Unprocessable, error
 from ..resources import now_ms
 from .criteria import split_criteria
-from .rights import may_notify
 from .tables import subscription_delivery
 
 if TYPE_CHECKING:
     from ..repository import Repository, Stored
+    from .rights import SubscriberRights
 
 
 def _restricted(query: str, res_id: str) -> str:
@@ -28,13 +28,15 @@ def _restricted(query: str, res_id: str) -> str:
 
 
 class SubscriptionListener:
-    def __init__(self, repository: Repository) -> None:
+    def __init__(self, repository: Repository, rights: SubscriberRights) -> None:
         self.repository = repository
+        self.rights = rights
 
     def __call__(self, conn: Connection, written: Sequence[Stored]) -> None:
         for stored in written:
             if stored.res_type == "Subscription" and stored.content is not None:
                 self._check_criteria(conn, stored.content)
+        self.rights.record(conn, written)
         changed = [s for s in written if s.res_type != "Subscription" and not s.deleted]
         if not changed:
             return
@@ -73,5 +75,4 @@ class SubscriptionListener:
         _, query = split_criteria(subscription["criteria"])
         if not self.repository.find(conn, stored.res_type, _restricted(query, stored.res_id)):
             return False
-        assert stored.content is not None
-        return may_notify(None, stored.content)
+        return self.rights.may_notify(conn, subscription["id"], stored)

@@ -48,9 +48,13 @@ def relay_server(pki: Pki) -> Iterator[RelayServer]:
 
 
 @pytest.fixture
-def mss_settings(db_url: str, pki: Pki, relay_server: RelayServer, tmp_path: Path) -> MssanteSettings:
+def mss_settings(db_url: str, pki: Pki, relay_server: RelayServer, tmp_path: Path, tokens: dict[str, str]
+                 ) -> MssanteSettings:
+    """The worker's token is fixed (ONCOLINK_FHIR_TOKEN): respx intercepts every outgoing httpx request
+    here, the token endpoint's included; the client-credentials grant is exercised by the DPI tests."""
     reset_outbox(db_url)
     return MssanteSettings(
+        fhir_token=tokens["mssante-worker"],
         database_url=db_url, mssante_smtp_host="127.0.0.1", mssante_smtp_port=relay_server.port,
         mssante_smtp_tls="starttls", mssante_client_cert=pki.client_cert, mssante_client_key=pki.client_key,
         mssante_ca_file=pki.ca, mssante_smtp_timeout=10, mssante_smtp_helo="oncolink.test",
@@ -67,6 +71,6 @@ def app(services: Services) -> FastAPI:
 
 
 @pytest.fixture
-async def fhir(app: FastAPI) -> AsyncIterator[FhirClient]:
-    async with FhirClient.for_app(app, run_lifespan=True) as client:
+async def fhir(app: FastAPI, mss_settings: MssanteSettings) -> AsyncIterator[FhirClient]:
+    async with FhirClient.for_app(app, run_lifespan=True, auth=mss_settings.fhir_auth()) as client:
         yield client
