@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -15,6 +16,9 @@ import typer
 from pydantic import ValidationError
 
 from ..settings import Settings
+
+# The dev issuer's role the demo uses (fhir_server.security.dev_issuer.ROLES): system/*.cruds, the hospital.
+DEMO_ROLE = "administrator"
 
 if TYPE_CHECKING:
     from adapters.mssante.settings import MssanteSettings
@@ -56,6 +60,15 @@ def prepare(settings: Settings, *, seed: int, count: int, today: date, data_file
     return Prepared(data, scale, outcomes, patients)
 
 
+def dev_token(tokens_file: Path) -> str | None:
+    """The establishment's service account of a server started with `--dev` on this machine: the demo writes as
+    the DPI, the nurses and the patients' app at once, which only that account may do."""
+    try:
+        return str(json.loads(tokens_file.read_text(encoding="utf-8"))["tokens"][DEMO_ROLE])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def register(app: typer.Typer, load_settings: Callable[[], Settings], fail: Callable[[str], None]) -> None:
     """`fail(sentence)` is the `oncolink` command's own: one line on stderr and exit code 1."""
 
@@ -71,7 +84,8 @@ def register(app: typer.Typer, load_settings: Callable[[], Settings], fail: Call
         mllp_port: Annotated[int | None, typer.Option(min=1, max=65535, help="MLLP listener port (default "
                                                       "ONCOLINK_MLLP_PORT)")] = None,
         token: Annotated[str | None, typer.Option(envvar="ONCOLINK_TOKEN", help="Bearer token sent with every HTTP "
-                                                  "request")] = None,
+                                                  "request (default: the administrator token `oncolink serve "
+                                                  "--dev` wrote to ONCOLINK_DEV_TOKENS_FILE)")] = None,
         today: Annotated[str | None, typer.Option(help="the demo's day, YYYY-MM-DD (default: today); the file "
                                                   "active's dates are counted back from it")] = None,
         wait: Annotated[float, typer.Option(min=0, help="seconds to wait for the server's MSSanté worker to send "
@@ -107,6 +121,7 @@ def register(app: typer.Typer, load_settings: Callable[[], Settings], fail: Call
         port = mllp_port or dpi.mllp_port
         if not port:
             fail("ONCOLINK_MLLP_PORT is 0 (no MLLP listener): give the listener's port with --mllp-port")
+        token = token or dev_token(settings.dev_tokens_file)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         timeout = dpi.fhir_timeout
 

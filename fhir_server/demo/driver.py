@@ -378,7 +378,8 @@ class Driver:
                 "outcome": rng.choice(self.outcomes), "note": "Patient rappelé par l'infirmière de coordination.",
                 "patient": patient_ref.split("/", 1)[1], "team": self.hospital_ref,
                 "version": str(task["meta"]["versionId"])})
-            if response.status_code == 303:
+            # Handled: back to the patient's page; a refused token would be sent to the login page instead.
+            if response.status_code == 303 and "traite=" in response.headers.get("location", ""):
                 self.report.handled += 1
             else:
                 self.report.problems.append(f"handling Task/{task['id']} in the worklist: HTTP {response.status_code}")
@@ -469,19 +470,24 @@ async def check_server(fhir: FhirClient) -> None:
 
 async def run(driver: Driver, patients: list[DemoPatient], wait_seconds: float) -> Report:
     await check_server(driver.fhir)
-    await driver.hl7.open()
     try:
-        await driver.directory()
-        for p in patients:
-            try:
-                await driver.patient(p)
-            except FhirResponseError as exc:
-                if exc.status in (401, 403):
-                    raise DemoError(f"the server refused the token (HTTP {exc.status}); give one with --token or "
-                                    "ONCOLINK_TOKEN") from exc
-                driver.report.problems.append(f"patient {p.ipp}: HTTP {exc.status} {exc.diagnostics}")
-    finally:
-        await driver.hl7.close()
-    await driver.sequences()
-    await driver.settle_messages(wait_seconds)
+        await driver.hl7.open()
+        try:
+            await driver.directory()
+            for p in patients:
+                try:
+                    await driver.patient(p)
+                except FhirResponseError as exc:
+                    if exc.status in (401, 403):
+                        raise
+                    driver.report.problems.append(f"patient {p.ipp}: HTTP {exc.status} {exc.diagnostics}")
+        finally:
+            await driver.hl7.close()
+        await driver.sequences()
+        await driver.settle_messages(wait_seconds)
+    except FhirResponseError as exc:
+        if exc.status in (401, 403):
+            raise DemoError(f"the server refused the demo's request (HTTP {exc.status}: {exc.diagnostics}); give a "
+                            "token allowed to write (system/*.cruds) with --token or ONCOLINK_TOKEN") from exc
+        raise DemoError(f"the server answered HTTP {exc.status} ({exc.diagnostics})") from exc
     return driver.report
