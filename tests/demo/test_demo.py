@@ -20,7 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fhir_server.cli import app
-from fhir_server.demo.cli import prepare
+from fhir_server.demo.cli import dev_token, prepare
 from fhir_server.pathway.rules import load as load_rules
 from fhir_server.security.dev_issuer import DevIssuer
 from fhir_server.settings import Settings
@@ -185,3 +185,13 @@ def test_demo_has_help() -> None:
     result = CliRunner().invoke(app, ["demo", "--help"])
     assert result.exit_code == 0
     assert "--patients" in result.stdout and "--seed" in result.stdout and "ONCOLINK_TOKEN" in result.stdout
+
+
+def test_the_token_defaults_to_the_dev_administrator(tmp_path: Path) -> None:
+    """What `oncolink serve --dev` writes is what `oncolink demo` reads when given no token."""
+    tokens = tmp_path / "dev-tokens.json"
+    assert dev_token(tokens) is None
+    tokens.write_text('{"issuer": "http://127.0.0.1:1", "tokens": {"idec": "i", "administrator": "a"}}')
+    assert dev_token(tokens) == "a"
+    tokens.write_text("not json")
+    assert dev_token(tokens) is None
