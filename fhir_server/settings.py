@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     # Who bills the monthly telemonitoring forfait (an Organization reference); empty means the episode's
     # hospital team, which operates telemonitoring in the experiment's centres.
     telemonitoring_operator: str = ""
+    # `oncolink demo`: the synthetic hospital's tables (people, drugs, shares of the file active).
+    demo_file: Path = Field(default_factory=lambda: default_mappings_dir() / "demo" / "hospital.toml")
     # Authentication (fhir_server/security, ADR 0009). An empty issuer means no token checking is configured.
     # The issuer and audience must equal the token's `iss` and `aud`; the JWKS URL is discovered from
     # `{issuer}/.well-known/openid-configuration` when empty. Keys are cached for `auth_jwks_cache_seconds`;

@@ -19,7 +19,7 @@ import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-__all__ = ["END_BLOCK", "START_BLOCK", "Frame", "FrameReader", "MllpServer", "Peer", "frame"]
+__all__ = ["END_BLOCK", "START_BLOCK", "Frame", "FrameReader", "MllpSender", "MllpServer", "Peer", "frame"]
 
 START_BLOCK = b"\x0b"
 END_BLOCK = b"\x1c"
@@ -212,3 +212,37 @@ class MllpServer:
             writer.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer.wait_closed(), 2)
+
+
+class MllpSender:
+    """The sending side of one persistent connection, as a DPI interface engine holds it: a block out, then
+    its answer in, strictly in turn (the listener answers in order, so no correlation is needed here)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def connect(cls, host: str, port: int, *, ssl_context: ssl.SSLContext | None = None,
+                      timeout: float = 10.0) -> MllpSender:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port, ssl=ssl_context), timeout)
+        return cls(reader, writer)
+
+    async def send_raw(self, data: bytes) -> None:
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def read_answer(self, timeout: float = 30.0) -> bytes:
+        """The payload of the next block received (an ACK); IncompleteReadError if the peer hangs up."""
+        data = await asyncio.wait_for(self.reader.readuntil(END_BLOCK + CARRIAGE_RETURN), timeout)
+        start = data.index(START_BLOCK)
+        return data[start + 1:-2]
+
+    async def send(self, payload: bytes, timeout: float = 30.0) -> bytes:
+        await self.send_raw(frame(payload))
+        return await self.read_answer(timeout)
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(ConnectionError, ssl.SSLError):
+            await self.writer.wait_closed()
