@@ -1,4 +1,4 @@
-"""`oncolink mllp`, `oncolink hl7 replay`, `oncolink hl7 log`.
+"""`oncolink mllp`, `oncolink hl7 replay|log|check|send`.
 
 `register(app)` adds the commands to the `oncolink` typer app. Commands that need the FHIR server get
 their client from `client_factory`: by default a client on the remote base URL
@@ -23,10 +23,11 @@ from pydantic import ValidationError
 
 from adapters.fhir_client import FhirClient
 
-from .check import Checker, Finding, MessageReport, render_text, report_dict
+from .check import Checker, Finding, MessageReport, render_text, report_dict, split_messages
 from .errors import SEGMENT_SEQUENCE, Location
 from .journal import DEAD, Journal
 from .maps import MappingError, Mappings
+from .mllp import MllpSender
 from .service import start
 from .settings import DpiSettings
 
@@ -53,7 +54,7 @@ def _settings() -> DpiSettings:
 
 
 def register(app: typer.Typer, client_factory: ClientFactory = remote_client) -> None:
-    hl7 = typer.Typer(help="HL7 v2 messages: check, list and replay.", no_args_is_help=True)
+    hl7 = typer.Typer(help="HL7 v2 messages: check, send, list and replay.", no_args_is_help=True)
 
     @app.command()
     def mllp(
@@ -122,15 +123,7 @@ def register(app: typer.Typer, client_factory: ClientFactory = remote_client) ->
                                                "profiles the server lists per type")] = True,
     ) -> None:
         """Dry run: parse, map and validate messages, report what they would write; nothing is stored."""
-        sources: list[tuple[str, bytes]] = []
-        for name in files:
-            if name == "-":
-                sources.append(("-", sys.stdin.buffer.read()))
-                continue
-            try:
-                sources.append((name, Path(name).read_bytes()))
-            except OSError as exc:
-                _fail(f"cannot read {name} ({exc.strerror or exc})")
+        sources = _read_sources(files)
         settings = _settings()
         try:
             mappings = Mappings.load(settings.dpi_mappings)
@@ -146,7 +139,71 @@ def register(app: typer.Typer, client_factory: ClientFactory = remote_client) ->
         if any(r.errors for r in reports):
             raise typer.Exit(1)
 
+    @hl7.command("send")
+    def send(
+        files: Annotated[list[str], typer.Argument(help="ER7 files (several messages each); - reads stdin")],
+        host: Annotated[str | None, typer.Option(help="MLLP listener host (default ONCOLINK_MLLP_HOST/HOST)")] = None,
+        port: Annotated[int | None, typer.Option(help="MLLP listener port (default ONCOLINK_MLLP_PORT)")] = None,
+    ) -> None:
+        """Send messages to an MLLP listener, as a DPI does, and print each ACK; exit 1 unless all are AA."""
+        settings = _settings()
+        payloads = [message for _, raw in _read_sources(files) for message in split_messages(raw)]
+        target = (host or settings.listen_host, port or settings.mllp_port)
+        try:
+            answers = asyncio.run(_send(target, payloads))
+        except (TimeoutError, OSError) as exc:
+            _fail(f"cannot reach the MLLP listener on {target[0]}:{target[1]} ({exc or type(exc).__name__}); "
+                  "is `oncolink serve` running, and is ONCOLINK_MLLP_PORT right?")
+        for answer in answers:
+            typer.echo(_ack_line(answer))
+        if any(_ack_code(a) != "AA" for a in answers):
+            raise typer.Exit(1)
+
     app.add_typer(hl7, name="hl7")
+
+
+def _read_sources(files: list[str]) -> list[tuple[str, bytes]]:
+    sources: list[tuple[str, bytes]] = []
+    for name in files:
+        if name == "-":
+            sources.append(("-", sys.stdin.buffer.read()))
+            continue
+        try:
+            sources.append((name, Path(name).read_bytes()))
+        except OSError as exc:
+            _fail(f"cannot read {name} ({exc.strerror or exc})")
+    return sources
+
+
+async def _send(target: tuple[str, int], payloads: list[bytes]) -> list[bytes]:
+    sender = await MllpSender.connect(*target)
+    try:
+        return [await sender.send(payload) for payload in payloads]
+    finally:
+        await sender.close()
+
+
+def _segments(answer: bytes) -> dict[str, list[str]]:
+    text = answer.decode("iso-8859-1")
+    separator = text[3:4] if text.startswith("MSH") else "|"
+    return {line[:3]: line.split(separator) for line in text.replace("\n", "\r").split("\r") if line[:3]}
+
+
+def _ack_code(answer: bytes) -> str:
+    msa = _segments(answer).get("MSA", [])
+    return msa[1] if len(msa) > 1 else "?"
+
+
+def _ack_line(answer: bytes) -> str:
+    """`MSH-10 of the message → ACK code`, with the ACK's text and first error position when not AA."""
+    segments = _segments(answer)
+    msa, err = segments.get("MSA", []), segments.get("ERR", [])
+    line = f"{msa[2] if len(msa) > 2 else '?'} → {_ack_code(answer)}"
+    if len(msa) > 3 and msa[3]:
+        line += f" ({msa[3]})"
+    if len(err) > 2 and err[2]:
+        line += f" at {err[2]}"
+    return line
 
 
 async def _check(client: FhirClient, mappings: Mappings, charset: str, profiles: bool,
