@@ -24,7 +24,7 @@ setup: $(BIN)/oncolink packages
 	mkdir -p var
 
 run: setup
-	$(BIN)/oncolink serve
+	$(BIN)/oncolink serve --dev
 
 lint: setup
 	$(BIN)/ruff check .

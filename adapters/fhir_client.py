@@ -52,20 +52,22 @@ class FhirClient:
 
     def __init__(self, base_url: str, *, transport: httpx.AsyncBaseTransport | None = None,
                  timeout: float = 60.0, headers: dict[str, str] | None = None,
-                 lifespan: AbstractAsyncContextManager[Any] | None = None) -> None:
+                 lifespan: AbstractAsyncContextManager[Any] | None = None, auth: httpx.Auth | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self._http = httpx.AsyncClient(base_url=self.base_url + "/", transport=transport, timeout=timeout,
-                                       headers={"Accept": FHIR_JSON, **(headers or {})})
+                                       headers={"Accept": FHIR_JSON, **(headers or {})}, auth=auth)
         self._lifespan = lifespan
         self._lifespan_entered = False
 
     @classmethod
-    def for_url(cls, base_url: str, *, timeout: float = 60.0, headers: dict[str, str] | None = None) -> FhirClient:
-        return cls(base_url, timeout=timeout, headers=headers)
+    def for_url(cls, base_url: str, *, timeout: float = 60.0, headers: dict[str, str] | None = None,
+                auth: httpx.Auth | None = None) -> FhirClient:
+        return cls(base_url, timeout=timeout, headers=headers, auth=auth)
 
     @classmethod
     def for_app(cls, app: Any, *, base_url: str = IN_PROCESS_BASE, run_lifespan: bool = False,
-                timeout: float = 60.0, headers: dict[str, str] | None = None) -> FhirClient:
+                timeout: float = 60.0, headers: dict[str, str] | None = None, auth: httpx.Auth | None = None,
+                ) -> FhirClient:
         """A client calling an ASGI app in this process. `run_lifespan` starts and stops the app's
         lifespan with the client (for an app nobody else is serving, e.g. in `oncolink hl7 replay`)."""
         lifespan = None
@@ -76,7 +78,7 @@ class FhirClient:
                 raise TypeError("run_lifespan needs a Starlette/FastAPI app")
             lifespan = context(app)
         return cls(base_url, transport=httpx.ASGITransport(app=app), timeout=timeout, headers=headers,
-                   lifespan=lifespan)
+                   lifespan=lifespan, auth=auth)
 
     async def __aenter__(self) -> FhirClient:
         await self.open()

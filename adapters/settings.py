@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .oauth import BearerToken, ClientCredentials
 
 
 def postgres_driver(value: str) -> str:
@@ -37,6 +40,24 @@ class AdapterSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8080
     fhir_timeout: float = Field(60.0, gt=0)
+    # How the adapter authenticates to the server: a fixed bearer token, else the client-credentials grant
+    # at the issuer's token endpoint with the adapter's own client (`client_credentials`).
+    fhir_token: str = ""
+    auth_token_url: str = ""
+
+    def client_credentials(self) -> tuple[str, str]:
+        """The adapter's OAuth client id and secret; each adapter has its own client."""
+        return "", ""
+
+    def fhir_auth(self) -> httpx.Auth | None:
+        """The credential the adapter's FhirClient sends; None when nothing is configured (the server
+        then answers 401, and the adapter reports it)."""
+        if self.fhir_token:
+            return BearerToken(self.fhir_token)
+        client_id, secret = self.client_credentials()
+        if self.auth_token_url and client_id:
+            return ClientCredentials(self.auth_token_url, client_id, secret, timeout=self.fhir_timeout)
+        return None
 
     @field_validator("database_url")
     @classmethod

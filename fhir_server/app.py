@@ -6,16 +6,19 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 
 from . import outcomes
 from .api import bundle, history, instance, metadata, search, type_level
+from .api.auth import establishment_caller
+from .audit import middleware as audit
 from .ig_pages import router as ig_pages_router
 from .operations import ig as ig_download
 from .operations import validate as validate_op
 from .pathway.router import router as pathway_router
 from .services import Services, build_services
 from .settings import Settings, get_settings
+from .worklist.router import public as worklist_public
 from .worklist.router import router as worklist_router
 
 Attachment = Callable[[FastAPI], AbstractAsyncContextManager[Any]]
@@ -45,6 +48,7 @@ def create_app(
 
     app = FastAPI(title="Onco'Link FHIR", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
+    audit.install(app)  # inside the request-id middleware that outcomes.install adds
     outcomes.install(app)
     # Order matters: literal segments (metadata, _history, _search) before `{res_type}/{res_id}`.
     app.include_router(metadata.router)
@@ -52,9 +56,10 @@ def create_app(
     app.include_router(pathway_router)
     app.include_router(ig_download.router)
     app.include_router(ig_pages_router)
+    app.include_router(worklist_public)
     app.include_router(worklist_router)
-    for router in routers:
-        app.include_router(router)
+    for router in routers:  # the adapters' routes: callers authenticate as on /fhir
+        app.include_router(router, dependencies=[Depends(establishment_caller)])
     app.include_router(bundle.router)
     app.include_router(history.router)
     app.include_router(search.router)

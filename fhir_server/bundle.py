@@ -25,6 +25,8 @@ from .http import Prefer
 from .patching import applier_for
 from .repository import Stored, WriteResult
 from .resources import etag, instant, new_id, normalise_query
+from .security.context import current_access, current_filter
+from .security.scopes import Interaction
 from .services import Services
 
 T = TypeVar("T")
@@ -159,11 +161,15 @@ class BundleProcessor:
         }
 
     def _execute(self, conn: Connection, entry: Entry) -> dict[str, Any]:
+        access = current_access()
+        if access is not None:
+            access.require(_interaction(entry), entry.res_type)
         repo = self.repo
         if entry.method in ("GET", "HEAD"):
             if entry.res_id is None:
                 repo.flush_index(conn)
-                bundle = self.svc.search.search_url(conn, entry.res_type, entry.query or "", self.base)
+                bundle = self.svc.search.search_url(conn, entry.res_type, entry.query or "", self.base,
+                                                    visible=current_filter())
                 return {"resource": bundle, "response": {"status": "200 OK"}}
             if entry.version is not None:
                 return self._read_response(repo.vread(conn, entry.res_type, entry.res_id, entry.version))
@@ -385,3 +391,10 @@ def _rehome(exc: FhirError, entry: Entry) -> FhirError:
     rehomed = FhirError(issues)
     rehomed.status = exc.status
     return rehomed
+
+
+def _interaction(entry: Entry) -> Interaction:
+    """The SMART interaction an entry needs on its type (checked before it runs, a 403 in its response)."""
+    if entry.method in ("GET", "HEAD"):
+        return "search" if entry.res_id is None else "read"
+    return {"POST": "create", "DELETE": "delete"}.get(entry.method, "update")  # type: ignore[return-value]

@@ -6,7 +6,7 @@ import errno
 import logging
 import socket
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -34,9 +34,11 @@ app.add_typer(packages_app, name="packages")
 app.add_typer(db_app, name="db")
 register_validation(app)
 # `oncolink mllp` and `oncolink hl7 …`; replay goes through an in-process server on the configured database.
-dpi_cli.register(app, client_factory=lambda _settings: FhirClient.for_app(_in_process_app(), run_lifespan=True))
+dpi_cli.register(app, client_factory=lambda settings: FhirClient.for_app(_in_process_app(), run_lifespan=True,
+                                                                         auth=settings.fhir_auth()))
 # `oncolink mssante send-pending|outbox|retry`, against the same in-process server.
-mssante_cli.register(app, client_factory=lambda _settings: FhirClient.for_app(_in_process_app(), run_lifespan=True))
+mssante_cli.register(app, client_factory=lambda settings: FhirClient.for_app(_in_process_app(), run_lifespan=True,
+                                                                             auth=settings.fhir_auth()))
 
 
 def _in_process_app() -> object:
@@ -74,8 +76,36 @@ def _port_free(host: str, port: int) -> bool:
     return True
 
 
+def _dev_issuer(settings: Settings, dpi_settings: DpiSettings, mssante_settings: MssanteSettings,
+                tokens_file: Path) -> tuple[Settings, DpiSettings, MssanteSettings]:
+    """Start the local issuer, point the server and its adapters at it, and hand out one token per role
+    (printed, and written to `tokens_file` for scripts such as `oncolink demo`)."""
+    import json
+
+    from .security.dev_issuer import DEFAULT_AUDIENCE, DevIssuer
+
+    issuer = DevIssuer(audience=settings.auth_audience or DEFAULT_AUDIENCE).start()
+    env = {**issuer.settings_env(), **issuer.client_env()}
+    fields = {name.removeprefix("ONCOLINK_").lower(): value for name, value in env.items()}
+
+    def update(model: Any) -> Any:
+        return model.model_copy(update={k: v for k, v in fields.items() if k in type(model).model_fields})
+
+    tokens = issuer.tokens()
+    tokens_file.parent.mkdir(parents=True, exist_ok=True)
+    tokens_file.write_text(json.dumps({"issuer": issuer.issuer, "tokens": tokens}, indent=2), encoding="utf-8")
+    tokens_file.chmod(0o600)
+    typer.echo(f"Development issuer {issuer.issuer} (never use it in production); tokens valid 12 h, also in "
+               f"{tokens_file}:")
+    for role, token in tokens.items():
+        typer.echo(f"  {role}: {token}")
+    return update(settings), update(dpi_settings), update(mssante_settings)
+
+
 @app.command()
-def serve() -> None:
+def serve(
+    dev: Annotated[bool, typer.Option("--dev", help="run a local token issuer and print one token per role")] = False,
+) -> None:
     """Start the FHIR server, the DPI adapter's MLLP listener and the MSSanté worker (ONCOLINK_* settings)."""
     import uvicorn
 
@@ -96,6 +126,12 @@ def serve() -> None:
         fail(f"invalid adapter settings (ONCOLINK_{str(exc.errors()[0]['loc'][0]).upper()}: "
              f"{exc.errors()[0]['msg']})")
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if dev:
+        settings, dpi_settings, mssante_settings = _dev_issuer(settings, dpi_settings, mssante_settings,
+                                                               settings.dev_tokens_file)
+    elif not (settings.auth_issuer and settings.auth_audience):
+        fail("no token issuer is configured: set ONCOLINK_AUTH_ISSUER and ONCOLINK_AUTH_AUDIENCE (Pro Santé Connect "
+             "in production), or run `oncolink serve --dev` for a local development issuer")
     if not _port_free(settings.host, settings.port):
         fail(f"port {settings.port} on {settings.host} is already in use; stop the other process or set ONCOLINK_PORT")
     if dpi_settings.mllp_port and not _port_free(dpi_settings.listen_host, dpi_settings.mllp_port):

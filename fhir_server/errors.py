@@ -38,6 +38,7 @@ class FhirError(Exception):
     """A failure with a FHIR meaning; `status` is the HTTP status the client must see."""
 
     status = 400
+    headers: dict[str, str] | None = None
 
     def __init__(self, issues: list[Issue] | str, *, code: str = "invalid", expression: tuple[str, ...] = ()):
         if isinstance(issues, str):
@@ -54,11 +55,20 @@ class BadRequest(FhirError):
 
 
 class Unauthorized(FhirError):
+    """No acceptable credential; `challenge` is the `WWW-Authenticate` value RFC 6750 requires with a 401."""
+
     status = 401
+
+    def __init__(self, diagnostics: str, challenge: str) -> None:
+        super().__init__(diagnostics, code="login")
+        self.headers = {"WWW-Authenticate": challenge}
 
 
 class Forbidden(FhirError):
     status = 403
+
+    def __init__(self, diagnostics: str, expression: tuple[str, ...] = ()) -> None:
+        super().__init__(diagnostics, code="forbidden", expression=expression)
 
 
 class NotFound(FhirError):

@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 
 from .errors import BadRequest
 from .resources import etag, instant, now_ms
+from .search.predicates import RowFilter
 from .search_params import parse_instant
 from .store.tables import resource_version
 
@@ -68,9 +69,15 @@ def _non_negative_int(value: str, name: str) -> int:
     return int(value)
 
 
-def history_bundle(conn: Connection, query: HistoryQuery, base: str) -> dict[str, Any]:
+def history_bundle(conn: Connection, query: HistoryQuery, base: str, visible: RowFilter | None = None
+                   ) -> dict[str, Any]:
+    """`visible` keeps the versions of resources the caller may not see out of the list and the total."""
     v = resource_version.c
     where = [v.last_updated <= query.before]
+    if visible is not None:
+        condition = visible(v.res_pk, v.res_type, v.res_id, query.res_type, "read" if query.res_id else "search")
+        if condition is not None:
+            where.append(condition)
     if query.res_type:
         where.append(v.res_type == query.res_type)
     if query.res_id:

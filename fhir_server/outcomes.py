@@ -83,7 +83,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(FhirError)
     async def _fhir_error(_request: Request, exc: FhirError) -> Response:
-        return outcome_response(exc.status, exc.issues)
+        return outcome_response(exc.status, exc.issues, exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:

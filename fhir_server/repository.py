@@ -95,6 +95,8 @@ _WRITTEN = "oncolink.written"
 
 # Called once per write transaction, before commit, with the versions it wrote (see `react`).
 WriteListener = Callable[[Connection, Sequence["Stored"]], None]
+# Called with every stored version a read hands out and every version a write replaces; raises to refuse.
+ReadGuard = Callable[[Connection, "Stored"], None]
 
 # Key in `Connection.info` of the index rows a transaction has not written yet (see deferred_indexing).
 _PENDING_INDEX = "oncolink.pending_index"
@@ -138,6 +140,8 @@ class Repository:
         self.finder = finder
         self._lock_rows = dialect == "postgresql"
         self.listeners: list[WriteListener] = []
+        # Access control (`security.guard`): what a read returns, or a write is about to replace.
+        self.guards: list[ReadGuard] = []
         # Per resource type, run on valid bodies before they are stored: type-specific rules (422) and
         # server-owned fields (a Subscription's status).
         self.preparers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
@@ -155,7 +159,12 @@ class Repository:
         stored = self.current(conn, res_type, res_id)
         if stored is None:
             raise NotFound(f"{res_type}/{res_id} is not known")
+        self._guard(conn, stored)
         return stored
+
+    def _guard(self, conn: Connection, stored: Stored) -> None:
+        for guard in self.guards:
+            guard(conn, stored)
 
     def read(self, conn: Connection, res_type: str, res_id: str) -> Stored:
         stored = self.current_or_404(conn, res_type, res_id)
@@ -174,9 +183,11 @@ class Repository:
         ).first()
         if row is None:
             raise NotFound(f"{res_type}/{res_id} has no version {version_id}")
+        stored = _stored(row, row.method)
+        self._guard(conn, stored)
         if row.deleted:
             raise Gone(f"version {version_id} of {res_type}/{res_id} is a deletion")
-        return _stored(row, row.method)
+        return stored
 
     # -- content checks ----------------------------------------------------------------------
 
@@ -209,6 +220,8 @@ class Repository:
         values = {
             "version_id": version_id, "last_updated": now, "deleted": body is None, "content": content,
         }
+        if current is not None and current.version_id > 0:
+            self._guard(conn, current)
         if current is None:
             pk = conn.execute(_INSERT_CURRENT, {"res_type": res_type, "res_id": res_id, **values}).scalar_one()
         else:

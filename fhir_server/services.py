@@ -14,6 +14,7 @@ from .repository import Repository
 from .search.engine import SearchEngine
 from .search.indexer import SearchIndexer
 from .search.registry import SearchParameters
+from .security.service import install as install_security
 from .settings import Settings
 from .store.database import Database
 from .store.migrate import upgrade
@@ -25,7 +26,9 @@ from .validation.structure import StructureValidator
 from .validation.validator import FhirValidator, WriteValidator
 
 if TYPE_CHECKING:
+    from .audit.writer import AuditWriter
     from .pathway.transitions import Pathway
+    from .security.service import Security
 
 
 @dataclass
@@ -43,8 +46,16 @@ class Services:
     capabilities: dict[str, dict[str, Any]] = field(default_factory=dict)
     # The pathway engine, built on first use (fhir_server.pathway.transitions.engine).
     pathway: Pathway | None = None
+    # Token verification and the access policy (set by `security.service.install`).
+    security: Security | None = None
+    # Background writer of the AuditEvents of reads and refusals.
+    audit: AuditWriter | None = None
 
     def close(self) -> None:
+        if self.audit is not None:
+            self.audit.close()
+        if self.security is not None:
+            self.security.close()
         self.db.dispose()
 
 
@@ -64,6 +75,7 @@ def build_services(settings: Settings, packages: PackageRegistry | None = None) 
     db.before_commit.append(repository.react)
     services = Services(settings, db, packages, validator, search_params, indexer, search, repository,
                         profile_validator)
+    install_security(services)
     install_telemonitoring(services)
     install_pathway(services)
     install_subscriptions(services)

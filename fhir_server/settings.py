@@ -77,6 +77,16 @@ class Settings(BaseSettings):
     auth_issuer: str = ""
     auth_audience: str = ""
     auth_jwks_url: str = ""
+    # Published in /fhir/.well-known/smart-configuration for clients to get tokens (empty: not published).
+    auth_token_url: str = ""
+    auth_authorization_url: str = ""
+    # AuditEvents of reads and refusals are written in batches of at most `audit_batch_size`, within
+    # `audit_flush_seconds` of the request; `audit_observer` names this server in them.
+    audit_batch_size: int = Field(default=200, ge=1)
+    audit_flush_seconds: float = Field(default=0.2, gt=0)
+    audit_observer: str = "Onco'Link FHIR"
+    # Where `oncolink serve --dev` writes the tokens it mints, for scripts (`oncolink demo`, README flows).
+    dev_tokens_file: Path = Path("var/dev-tokens.json")
     auth_jwks_cache_seconds: float = 300
     auth_jwks_min_refetch_seconds: float = 30
     auth_http_timeout_seconds: float = 5
@@ -90,6 +100,10 @@ class Settings(BaseSettings):
     subscription_http_timeout_seconds: float = Field(default=10, gt=0)
     # The claim naming the user's Onco'Link role (oncologist, idec, …); Pro Santé Connect needs a mapping.
     auth_role_claim: str = "role"
+    # Which patients each role reaches (mappings/access/roles.yaml, ADR 0013), and how long the
+    # Organization ids of a token's FINESS identifiers are remembered.
+    access_roles_file: Path = Field(default_factory=lambda: default_mappings_dir() / "access" / "roles.yaml")
+    auth_organization_cache_seconds: float = Field(default=60, ge=0)
 
     @field_validator("database_url")
     @classmethod

@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from fhir_server.security.dev_issuer import DevIssuer
 from fhir_server.settings import Settings
 from fhir_server.store.database import Database
 from fhir_server.store.migrate import upgrade
@@ -104,9 +105,38 @@ def shared_services_parts(registry: PackageRegistry) -> PackageRegistry:
     return registry
 
 
+@pytest.fixture(scope="session")
+def dev_issuer() -> Iterator[DevIssuer]:
+    """The local OIDC issuer every test server trusts: real keys, a real JWKS over loopback HTTP."""
+    with DevIssuer() as issuer:
+        yield issuer
+
+
+@pytest.fixture(scope="session")
+def auth_settings(dev_issuer: DevIssuer) -> dict[str, str]:
+    """`Settings` keyword arguments pointing a server at the dev issuer."""
+    return {name.removeprefix("ONCOLINK_").lower(): value for name, value in dev_issuer.settings_env().items()}
+
+
+@pytest.fixture(scope="session")
+def tokens(dev_issuer: DevIssuer) -> dict[str, str]:
+    """One token per role (fhir_server.security.dev_issuer.ROLES), valid for the whole session."""
+    return dev_issuer.tokens()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="session")
+def admin_headers(tokens: dict[str, str]) -> dict[str, str]:
+    """The establishment's service account (system/*.cruds): what tests that are not about access use."""
+    return bearer(tokens["administrator"])
+
+
 @pytest.fixture
-def settings(db_url: str, package_cache: Path) -> Settings:
-    return Settings(database_url=db_url, package_cache=package_cache, base_url="http://testserver")
+def settings(db_url: str, package_cache: Path, auth_settings: dict[str, str]) -> Settings:
+    return Settings(database_url=db_url, package_cache=package_cache, base_url="http://testserver", **auth_settings)
 
 
 @pytest.fixture
@@ -119,8 +149,8 @@ def services(settings: Settings, shared_services_parts: PackageRegistry) -> Iter
 
 
 @pytest.fixture
-def client(services: Services) -> Iterator[TestClient]:
+def client(services: Services, admin_headers: dict[str, str]) -> Iterator[TestClient]:
     from fhir_server.app import create_app
 
-    with TestClient(create_app(services=services)) as test_client:
+    with TestClient(create_app(services=services), headers=admin_headers) as test_client:
         yield test_client

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -22,11 +23,12 @@ def run_cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.
                           capture_output=True, text=True, timeout=timeout)
 
 
-def test_serve_prints_base_and_answers_metadata(db_url: str, package_cache: Path) -> None:
+def test_serve_dev_prints_base_and_tokens_that_work(db_url: str, package_cache: Path, tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ, "ONCOLINK_DATABASE_URL": db_url, "ONCOLINK_PORT": str(port), "ONCOLINK_MLLP_PORT": "0",
            "ONCOLINK_PACKAGE_CACHE": str(package_cache)}
-    proc = subprocess.Popen([sys.executable, "-m", "fhir_server", "serve"], env=env, cwd=ROOT,
+    env["ONCOLINK_DEV_TOKENS_FILE"] = str(tmp_path / "tokens.json")
+    proc = subprocess.Popen([sys.executable, "-m", "fhir_server", "serve", "--dev"], env=env, cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
@@ -42,10 +44,27 @@ def test_serve_prints_base_and_answers_metadata(db_url: str, package_cache: Path
         statement = response.json()
         assert statement["resourceType"] == "CapabilityStatement"
         assert statement["fhirVersion"] == "4.0.1"
+        issued = json.loads((tmp_path / "tokens.json").read_text())["tokens"]
+        assert set(issued) >= {"oncologist", "idec", "community-pharmacist", "gp", "patient", "dpi-interface"}
+        base = f"http://127.0.0.1:{port}/fhir"
+        assert httpx.get(f"{base}/Patient", timeout=10).status_code == 401
+        answer = httpx.get(f"{base}/Patient", headers={"Authorization": f"Bearer {issued['oncologist']}"}, timeout=10)
+        assert answer.status_code == 200 and answer.json()["type"] == "searchset"
     finally:
         proc.terminate()
         out, _ = proc.communicate(timeout=20)
     assert f"http://127.0.0.1:{port}/fhir" in out
+    assert f"  oncologist: {issued['oncologist']}" in out
+
+
+def test_serve_without_an_issuer_refuses_to_start(tmp_path: Path, package_cache: Path) -> None:
+    result = run_cli("serve", env={"ONCOLINK_PORT": str(free_port()), "ONCOLINK_PACKAGE_CACHE": str(package_cache),
+                                   "ONCOLINK_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+                                   "ONCOLINK_AUTH_ISSUER": ""})
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "oncolink: no token issuer is configured: set ONCOLINK_AUTH_ISSUER and ONCOLINK_AUTH_AUDIENCE (Pro Santé "
+        "Connect in production), or run `oncolink serve --dev` for a local development issuer")
 
 
 def test_port_taken_is_one_clear_sentence(tmp_path: Path, package_cache: Path) -> None:
@@ -53,8 +72,9 @@ def test_port_taken_is_one_clear_sentence(tmp_path: Path, package_cache: Path) -
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = run_cli("serve", env={"ONCOLINK_PORT": str(port), "ONCOLINK_PACKAGE_CACHE": str(package_cache),
-                                       "ONCOLINK_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"})
+        result = run_cli("serve", "--dev", env={"ONCOLINK_PORT": str(port),
+                                                "ONCOLINK_PACKAGE_CACHE": str(package_cache),
+                                                "ONCOLINK_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"})
     assert result.returncode == 1
     assert result.stderr.strip() == (
         f"oncolink: port {port} on 127.0.0.1 is already in use; stop the other process or set ONCOLINK_PORT"
@@ -62,7 +82,8 @@ def test_port_taken_is_one_clear_sentence(tmp_path: Path, package_cache: Path) -
 
 
 def test_empty_package_cache_says_what_to_do(tmp_path: Path) -> None:
-    result = run_cli("serve", env={"ONCOLINK_PORT": str(free_port()), "ONCOLINK_PACKAGE_CACHE": str(tmp_path / "empty"),
+    result = run_cli("serve", "--dev", env={"ONCOLINK_PORT": str(free_port()),
+                                            "ONCOLINK_PACKAGE_CACHE": str(tmp_path / "empty"),
                                    "ONCOLINK_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"})
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
@@ -75,7 +96,7 @@ def test_bad_settings_and_unreachable_database(tmp_path: Path, package_cache: Pa
     assert bad_port.returncode == 1
     assert bad_port.stderr.startswith("oncolink: invalid settings (ONCOLINK_PORT:")
     assert "Traceback" not in bad_port.stderr
-    unreachable = run_cli("serve", env={
+    unreachable = run_cli("serve", "--dev", env={
         "ONCOLINK_PORT": str(free_port()), "ONCOLINK_PACKAGE_CACHE": str(package_cache),
         "ONCOLINK_DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:1/none"})
     assert unreachable.returncode == 1

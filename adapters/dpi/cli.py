@@ -34,7 +34,8 @@ ClientFactory = Callable[[DpiSettings], FhirClient]
 
 
 def remote_client(settings: DpiSettings) -> FhirClient:
-    return FhirClient.for_url(settings.remote_fhir_base, timeout=settings.fhir_timeout)
+    return FhirClient.for_url(settings.remote_fhir_base, timeout=settings.fhir_timeout,
+                               auth=settings.fhir_auth())
 
 
 def _fail(message: str) -> None:
@@ -135,8 +136,8 @@ def register(app: typer.Typer, client_factory: ClientFactory = remote_client) ->
             mappings = Mappings.load(settings.dpi_mappings)
         except MappingError as exc:
             _fail(str(exc))
-        client = FhirClient.for_url(fhir_base, timeout=settings.fhir_timeout) if fhir_base else \
-            client_factory(settings)
+        client = (FhirClient.for_url(fhir_base, timeout=settings.fhir_timeout, auth=settings.fhir_auth())
+                  if fhir_base else client_factory(settings))
         reports = asyncio.run(_check(client, mappings, settings.hl7_default_charset, profiles, sources))
         if json_:
             typer.echo(orjson.dumps(report_dict(reports), option=orjson.OPT_INDENT_2).decode())

@@ -99,7 +99,7 @@ async def attached(app: Any, settings: DpiSettings | None = None, *, listen: boo
     """The adapter for the FHIR app this process serves: enter it in the app's lifespan, after the
     server's own start-up. Its FhirClient calls `app` in-process; `app.state.dpi` serves `POST /hl7v2`."""
     settings = settings or DpiSettings()
-    client = FhirClient.for_app(app, timeout=settings.fhir_timeout)
+    client = FhirClient.for_app(app, timeout=settings.fhir_timeout, auth=settings.fhir_auth())
     try:
         service = await start(settings, client, listen=listen)
     except BaseException:

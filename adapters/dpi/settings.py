@@ -14,6 +14,9 @@ DEFAULT_MAPPINGS = default_mappings("dpi")
 class DpiSettings(AdapterSettings):
     # The journal's database, when not the server's.
     dpi_journal_url: str = ""
+    # The DPI interface's OAuth client (system/ scopes) at ONCOLINK_AUTH_TOKEN_URL.
+    dpi_client_id: str = "dpi-interface"
+    dpi_client_secret: str = ""
 
     mllp_host: str = ""  # empty: same as ONCOLINK_HOST
     mllp_port: int = Field(2575, ge=0, le=65535)  # 0 disables the listener
@@ -44,6 +47,9 @@ class DpiSettings(AdapterSettings):
         if (self.mllp_tls_cert is None) != (self.mllp_tls_key is None):
             raise ValueError("ONCOLINK_MLLP_TLS_CERT and ONCOLINK_MLLP_TLS_KEY go together")
         return self
+
+    def client_credentials(self) -> tuple[str, str]:
+        return self.dpi_client_id, self.dpi_client_secret
 
     @property
     def journal_url(self) -> str:

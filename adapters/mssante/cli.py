@@ -26,7 +26,8 @@ ClientFactory = Callable[[MssanteSettings], FhirClient]
 
 
 def remote_client(settings: MssanteSettings) -> FhirClient:
-    return FhirClient.for_url(settings.remote_fhir_base, timeout=settings.fhir_timeout)
+    return FhirClient.for_url(settings.remote_fhir_base, timeout=settings.fhir_timeout,
+                               auth=settings.fhir_auth())
 
 
 def _fail(message: str, code: int = 1) -> None:

@@ -96,7 +96,7 @@ async def attached(app: Any, settings: MssanteSettings | None = None, *, loop: b
     """The adapter for the FHIR app this process serves: enter it in the app's lifespan, after the
     server's own start-up. Its FhirClient calls `app` in-process."""
     settings = settings or MssanteSettings()
-    client = FhirClient.for_app(app, timeout=settings.fhir_timeout)
+    client = FhirClient.for_app(app, timeout=settings.fhir_timeout, auth=settings.fhir_auth())
     try:
         service = await start(settings, client, loop=loop)
     except BaseException:

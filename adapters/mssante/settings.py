@@ -15,6 +15,9 @@ DEFAULT_MAPPINGS = default_mappings("mssante")
 class MssanteSettings(AdapterSettings):
     # The outbox's and directory cache's database, when not the server's.
     mssante_database_url: str = ""
+    # The MSSanté worker's OAuth client (system/ scopes) at ONCOLINK_AUTH_TOKEN_URL.
+    mssante_oauth_client_id: str = "mssante-worker"
+    mssante_oauth_client_secret: str = ""
 
     # SMTP submission to the MSSanté operator. No host: messages are written as .eml files instead.
     mssante_smtp_host: str = ""
@@ -68,6 +71,9 @@ class MssanteSettings(AdapterSettings):
         if (self.mssante_client_cert is None) != (self.mssante_client_key is None):
             raise ValueError("ONCOLINK_MSSANTE_CLIENT_CERT and ONCOLINK_MSSANTE_CLIENT_KEY go together")
         return self
+
+    def client_credentials(self) -> tuple[str, str]:
+        return self.mssante_oauth_client_id, self.mssante_oauth_client_secret
 
     @property
     def store_url(self) -> str:

@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 from ..errors import BadRequest, NotFound
 from ..http import BodyLimits, Prefer, check_accept
 from ..services import Services
+from .auth import authenticated
 
 
 def _services(request: Request) -> Services:
@@ -66,4 +67,6 @@ TypeDep = Annotated[str, Depends(known_type)]
 PreferDep = Annotated[Prefer, Depends(prefer)]
 BodyDep = Annotated[bytes, Depends(raw_body)]
 LimitsDep = Annotated[BodyLimits, Depends(body_limits)]
-FHIR_ROUTE = [Depends(fhir_request)]
+# Every FHIR route but the CapabilityStatement needs a token (`auth.authenticated`).
+PUBLIC_FHIR_ROUTE = [Depends(fhir_request)]
+FHIR_ROUTE = [Depends(fhir_request), Depends(authenticated)]

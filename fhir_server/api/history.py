@@ -7,6 +7,7 @@ from fastapi.responses import Response
 
 from ..history import HistoryQuery, history_bundle
 from ..http import fhir_response
+from ..security.context import current_filter
 from .deps import FHIR_ROUTE, BaseDep, ServicesDep, TypeDep
 
 router = APIRouter(prefix="/fhir", dependencies=FHIR_ROUTE)
@@ -19,7 +20,7 @@ def _history(request: Request, svc: ServicesDep, base: str, res_type: str | None
     with svc.db.read() as conn:
         if res_type and res_id:
             svc.repository.current_or_404(conn, res_type, res_id)
-        bundle = history_bundle(conn, query, base)
+        bundle = history_bundle(conn, query, base, current_filter())
     return fhir_response(bundle, 200, request=request)
 
 

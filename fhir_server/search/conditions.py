@@ -198,6 +198,7 @@ class ConditionBuilder:
                 ref.c.target_type == res_type,
                 type_filter(source.c.res_type, step.type, self.ctx.dialect, [inner]),
                 inner,
+                *self.ctx.visibility(source, step.type),
             )
         )
         return row.c.res_id.in_(sources)
@@ -241,7 +242,8 @@ class ConditionBuilder:
                 ref.c.target_id.in_(
                     select(target.c.res_id).where(type_filter(target.c.res_type, target_type, self.ctx.dialect,
                                                               [inner]),
-                                                  target.c.deleted == false(), inner)
+                                                  target.c.deleted == false(), inner,
+                                                  *self.ctx.visibility(target, target_type))
                 ),
             ))
         # Driving, one SELECT per target type: each goes from the targets found to their referrers

@@ -44,7 +44,7 @@ from .parse import (
     split_unescaped,
     unescape,
 )
-from .predicates import QueryContext, Target
+from .predicates import QueryContext, RowFilter, Target
 from .registry import SearchParameters
 from .sorting import Cursor, SortKey, after, order_by, sort_keys
 from .subsetting import Subsetter
@@ -61,8 +61,8 @@ class SearchEngine:
         self.includes = IncludeResolver(params)
         self.subsetter = Subsetter(params.packages)
 
-    def _context(self, base_url: str | None = None) -> QueryContext:
-        return QueryContext(self.dialect, base_url or self.settings.fhir_base, time.time_ns() // 1000)
+    def _context(self, base_url: str | None = None, visible: RowFilter | None = None) -> QueryContext:
+        return QueryContext(self.dialect, base_url or self.settings.fhir_base, time.time_ns() // 1000, visible)
 
     def _check_type(self, res_type: str) -> None:
         if res_type not in self.params.resource_types():
@@ -156,14 +156,16 @@ class SearchEngine:
         *,
         base_url: str | None = None,
         strict: bool = False,
+        visible: RowFilter | None = None,
     ) -> dict[str, Any]:
-        """A searchset Bundle for a type-level (`res_type`) or system-level (None) search."""
+        """A searchset Bundle for a type-level (`res_type`) or system-level (None) search. `visible` limits
+        every row read (matches, chains, `_has`, includes, totals) to what the caller may see."""
         pairs = parse_pairs(query.lstrip("?")) if isinstance(query, str) else list(query)
         request = parse_request(pairs)
         base = (base_url or self.settings.fhir_base).rstrip("/")
         res_types = self._types(res_type, request)
         include.check(self.params, request.includes, res_types or [])
-        ctx = self._context(base)
+        ctx = self._context(base, visible)
         builder = ConditionBuilder(self.params, ctx)
         terms, used, issues = self._conditions(builder, res_types, request.clauses, strict)
         conditions = combine(resource.c.pk, terms)
@@ -171,6 +173,7 @@ class SearchEngine:
         if res_types:
             row_filters.append(resource.c.res_type.in_(res_types) if len(res_types) > 1
                                else type_filter(resource.c.res_type, res_types[0], self.dialect, conditions))
+        row_filters += ctx.visibility(resource, res_types[0] if res_types and len(res_types) == 1 else None)
         where = [*row_filters, *conditions]
         keys = sort_keys(self.params, res_types or [_RESOURCE_LEVEL], request.sort, resource, self.dialect)
         stream = None
@@ -208,7 +211,7 @@ class SearchEngine:
         bundle["link"] = links
 
         matches = [Found(r.pk, r.res_type, r.res_id, r.content) for r in rows]
-        included = self.includes.resolve(conn, matches, request.includes)
+        included = self.includes.resolve(conn, matches, request.includes, visible)
         entries = [self._entry(base, m, "match", request) for m in matches]
         entries.extend(self._entry(base, f, "include", None) for f in included)
         entries.extend(_outcome_entries(issues))
@@ -217,9 +220,9 @@ class SearchEngine:
         return bundle
 
     def search_url(self, conn: Connection, res_type: str | None, query: str, base_url: str | None = None,
-                   *, strict: bool = False) -> dict[str, Any]:
+                   *, strict: bool = False, visible: RowFilter | None = None) -> dict[str, Any]:
         """Search from a URL's query string (batch/transaction GET entries, subscriptions)."""
-        return self.search(conn, res_type, query, base_url=base_url, strict=strict)
+        return self.search(conn, res_type, query, base_url=base_url, strict=strict, visible=visible)
 
     def _types(self, res_type: str | None, request: SearchRequest) -> list[str] | None:
         """The resource types searched, None for every type (system search without `_type`)."""

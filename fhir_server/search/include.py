@@ -18,7 +18,7 @@ from fhir_server.errors import BadRequest
 from fhir_server.store.tables import resource
 
 from .parse import Include
-from .predicates import Target
+from .predicates import RowFilter, Target, row_visibility
 from .registry import SearchParameters
 from .tables import idx_reference
 
@@ -62,7 +62,9 @@ class IncludeResolver:
         return [Target(found[c].hash_type(source), self.params.index_key(source, c), c).identity
                 for c in names if c in found]
 
-    def resolve(self, conn: Connection, matches: list[Found], includes: list[Include]) -> list[Found]:
+    def resolve(self, conn: Connection, matches: list[Found], includes: list[Include],
+                visible: RowFilter | None = None) -> list[Found]:
+        """The included resources, limited to those `visible` lets the caller read."""
         if not includes:
             return []
         seen = {(m.res_type, m.res_id) for m in matches}
@@ -73,7 +75,7 @@ class IncludeResolver:
             if not specs or not current:
                 break
             added: list[Found] = []
-            for found in sorted(self._round(conn, current, specs), key=lambda f: f.pk):
+            for found in sorted(self._round(conn, current, specs, visible), key=lambda f: f.pk):
                 if (found.res_type, found.res_id) not in seen and len(included) + len(added) < MAX_INCLUDED:
                     seen.add((found.res_type, found.res_id))
                     added.append(found)
@@ -81,7 +83,8 @@ class IncludeResolver:
             current = added
         return included
 
-    def _round(self, conn: Connection, sources: list[Found], specs: list[Include]) -> Iterable[Found]:
+    def _round(self, conn: Connection, sources: list[Found], specs: list[Include], visible: RowFilter | None
+               ) -> Iterable[Found]:
         by_type: dict[str, list[Found]] = {}
         for found in sources:
             by_type.setdefault(found.res_type, []).append(found)
@@ -95,9 +98,11 @@ class IncludeResolver:
                 elif spec.reverse:
                     revinclude_pks.update(self._reverse(conn, res_type, group, spec))
         for target_type, ids in targets.items():
-            yield from self._load(conn, resource.c.res_type == target_type, resource.c.res_id, sorted(ids))
+            where = [resource.c.res_type == target_type, *row_visibility(visible, resource, target_type, "read")]
+            yield from self._load(conn, where, resource.c.res_id, sorted(ids))
         if revinclude_pks:
-            yield from self._load(conn, None, resource.c.pk, sorted(revinclude_pks))
+            yield from self._load(conn, row_visibility(visible, resource, None, "read"), resource.c.pk,
+                                  sorted(revinclude_pks))
 
     def _forward(self, conn: Connection, res_type: str, group: list[Found], spec: Include
                  ) -> list[tuple[str, str]]:
@@ -128,12 +133,11 @@ class IncludeResolver:
         return [row.res_pk for row in conn.execute(query)]
 
     @staticmethod
-    def _load(conn: Connection, where: Any, column: Any, keys: list[Any]) -> Iterable[Found]:
+    def _load(conn: Connection, where: list[Any], column: Any, keys: list[Any]) -> Iterable[Found]:
         for start in range(0, len(keys), 500):
             query = select(resource.c.pk, resource.c.res_type, resource.c.res_id, resource.c.content).where(
-                column.in_(keys[start : start + 500]), resource.c.deleted == false()
+                column.in_(keys[start : start + 500]), resource.c.deleted == false(), *where
             ).order_by(resource.c.pk)
-            if where is not None:
-                query = query.where(where)
             for row in conn.execute(query):
                 yield Found(row.pk, row.res_type, row.res_id, row.content)
+

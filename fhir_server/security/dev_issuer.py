@@ -8,12 +8,17 @@ and mints tokens for each Onco'Link role with that role's scopes and identifying
 a key (the old `kid` disappears from the JWKS, as with a real issuer) and counts the JWKS requests it
 answers, so tests can see refetch behaviour from the outside.
 
-It is a development tool: keys live in memory only, there is no login or token endpoint, and it must
-never be the issuer of a deployed server.
+Machine clients (the DPI interface, pharmacy software, the MSSanté worker, the administrator) get their
+tokens as in production, from a client-credentials token endpoint (`/token`, RFC 6749 §4.4); their
+secrets are derived from a key made at start-up (`client_secret`). It is a development tool: keys live
+in memory only, there is no user login, and it must never be the issuer of a deployed server.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import secrets
 import threading
@@ -22,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
+from urllib.parse import parse_qsl, unquote
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -94,6 +100,11 @@ ROLES: dict[str, RoleProfile] = {
                     "system/Patient.rs system/CarePlan.rs system/CareTeam.rs system/MedicationRequest.rs "
                     "system/MedicationDispense.crus system/Communication.crus system/Subscription.cruds",
                     organizations=(PHARMACY,), client_id="pharmacy-software-lilas"),
+        RoleProfile("mssante-worker", "mssante-worker", "system/*.crus", organizations=(HOSPITAL,),
+                    client_id="mssante-worker"),
+        # Integration and tests: everything the API allows, as an establishment's service account.
+        RoleProfile("administrator", "oncolink-admin", "system/*.cruds", organizations=(HOSPITAL,),
+                    client_id="oncolink-admin"),
     )
 }
 
@@ -130,6 +141,7 @@ class DevIssuer:
         self.jwks_status = 200
         self.jwks_requests = 0
         self.discovery_requests = 0
+        self._secret_key = secrets.token_bytes(32)
 
     # Lifecycle.
 
@@ -171,11 +183,18 @@ class DevIssuer:
     def jwks_url(self) -> str:
         return self.issuer + "/jwks.json"
 
+    @property
+    def token_url(self) -> str:
+        return self.issuer + "/token"
+
     def discovery(self) -> dict[str, Any]:
         """The OIDC discovery document (only what verification needs, plus the algorithms we sign with)."""
         return {
             "issuer": self.issuer,
             "jwks_uri": self.jwks_url,
+            "token_endpoint": self.token_url,
+            "grant_types_supported": ["client_credentials"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "id_token_signing_alg_values_supported": ["RS256", "ES256"],
             "scopes_supported": sorted({s for p in ROLES.values() for s in p.scope.split()}),
             "claims_supported": ["sub", "client_id", "scope", "role", "fhirUser", "organization",
@@ -190,7 +209,30 @@ class DevIssuer:
     def settings_env(self) -> dict[str, str]:
         """The `ONCOLINK_AUTH_*` variables that point a server at this issuer."""
         return {"ONCOLINK_AUTH_ISSUER": self.issuer, "ONCOLINK_AUTH_AUDIENCE": self.audience,
-                "ONCOLINK_AUTH_JWKS_URL": self.jwks_url}
+                "ONCOLINK_AUTH_JWKS_URL": self.jwks_url, "ONCOLINK_AUTH_TOKEN_URL": self.token_url}
+
+    def client_env(self) -> dict[str, str]:
+        """The client-credentials variables of the server's own adapters (DPI interface, MSSanté worker)."""
+        return {"ONCOLINK_AUTH_TOKEN_URL": self.token_url,
+                "ONCOLINK_DPI_CLIENT_ID": "dpi-interface",
+                "ONCOLINK_DPI_CLIENT_SECRET": self.client_secret("dpi-interface"),
+                "ONCOLINK_MSSANTE_OAUTH_CLIENT_ID": "mssante-worker",
+                "ONCOLINK_MSSANTE_OAUTH_CLIENT_SECRET": self.client_secret("mssante-worker")}
+
+    # Machine clients.
+
+    def client_secret(self, client_id: str) -> str:
+        """The secret of a machine client (a role without fhirUser), stable for this issuer's life."""
+        return hmac.new(self._secret_key, client_id.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def client_token(self, client_id: str, secret: str) -> dict[str, Any] | None:
+        """A client-credentials grant: the token response, or None for an unknown client or wrong secret."""
+        profile = next((p for p in ROLES.values() if p.client_id == client_id and p.fhir_user is None), None)
+        if profile is None or not hmac.compare_digest(secret, self.client_secret(client_id)):
+            return None
+        lifetime = 3600
+        return {"access_token": self.mint(profile.role, lifetime_seconds=lifetime), "token_type": "Bearer",
+                "expires_in": lifetime, "scope": profile.scope}
 
     # Keys.
 
@@ -256,6 +298,30 @@ def _handler_for(issuer: DevIssuer) -> type[BaseHTTPRequestHandler]:
                 self._answer(status, issuer.jwks() if status == 200 else {"error": "unavailable"})
             else:
                 self._answer(404, {"error": "not found"})
+
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            if self.path.split("?", 1)[0] != "/token":
+                self._answer(404, {"error": "not found"})
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            form = dict(parse_qsl(self.rfile.read(min(length, 16384)).decode("utf-8", "replace")))
+            client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
+            basic = self.headers.get("Authorization", "")
+            if basic.lower().startswith("basic "):
+                try:
+                    pair = base64.b64decode(basic[6:].strip()).decode()
+                except (ValueError, UnicodeDecodeError):
+                    pair = ""
+                client_id, _, secret = pair.partition(":")
+                client_id, secret = unquote(client_id), unquote(secret)
+            if form.get("grant_type") != "client_credentials":
+                self._answer(400, {"error": "unsupported_grant_type"})
+                return
+            granted = issuer.client_token(client_id, secret)
+            if granted is None:
+                self._answer(401, {"error": "invalid_client"})
+                return
+            self._answer(200, granted)
 
         def _answer(self, status: int, body: dict[str, Any]) -> None:
             data = json.dumps(body).encode()

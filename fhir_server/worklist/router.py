@@ -10,20 +10,23 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qs, urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ..api.deps import ServicesDep
-from ..errors import FhirError
+from ..errors import FhirError, Forbidden, Unauthorized
 from ..telemonitoring import episodes
 from ..telemonitoring.handling import handle_alert
 from ..telemonitoring.tree import load_tree
 from . import query
+from .session import COOKIE, check_login, next_target, worklist_caller
 
 HERE = Path(__file__).parent
-router = APIRouter(prefix="/worklist", include_in_schema=False)
+# The login form and the stylesheet are public; every other page needs the team's token (`session`).
+public = APIRouter(prefix="/worklist", include_in_schema=False)
+router = APIRouter(prefix="/worklist", include_in_schema=False, dependencies=[Depends(worklist_caller)])
 _env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
                    trim_blocks=True, lstrip_blocks=True)
 
@@ -39,7 +42,34 @@ def _render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
                         status_code=status)
 
 
-@router.get("/static/worklist.css")
+@public.get("/login")
+def login_form(next: str = "") -> HTMLResponse:  # noqa: A002 - the query parameter's name
+    return _render("login.html", title="Connexion", team="", next=next_target(next), message="")
+
+
+@public.post("/login")
+async def login(request: Request) -> Response:
+    form = await _form(request)
+    target = next_target(form.get("next", ""))
+    try:
+        await check_login(request, form.get("token", ""))
+    except (Unauthorized, Forbidden) as exc:
+        return _render("login.html", exc.status, title="Connexion", team="", next=target,
+                       message=f"Connexion refusée : {exc.issues[0].diagnostics}")
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(COOKIE, form["token"].strip(), httponly=True, samesite="strict", path="/worklist",
+                        secure=request.url.scheme == "https")
+    return response
+
+
+@public.post("/logout")
+def logout() -> Response:
+    response = RedirectResponse("/worklist/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/worklist")
+    return response
+
+
+@public.get("/static/worklist.css")
 def worklist_css() -> Response:
     return Response((HERE / "static" / "worklist.css").read_bytes(), media_type="text/css",
                     headers={"Cache-Control": "public, max-age=300"})

@@ -16,16 +16,15 @@ if TYPE_CHECKING:
 
 
 @pytest.fixture
-def settings(db_url: str, package_cache: Path) -> Settings:
+def settings(db_url: str, package_cache: Path, auth_settings: dict[str, str]) -> Settings:
     """No fixed public base: paging links must name the loopback port the client really used."""
-    return Settings(database_url=db_url, package_cache=package_cache)
+    return Settings(database_url=db_url, package_cache=package_cache, **auth_settings)
 
 
 @pytest.fixture
-def fhir_token() -> str | None:
-    """The Bearer token a client needs on /fhir. None while the server asks for none; the one place to
-    change once authentication is required."""
-    return None
+def fhir_token(tokens: dict[str, str]) -> str | None:
+    """The Bearer token the conformance client sends: the establishment's service account."""
+    return tokens["administrator"]
 
 
 @pytest.fixture

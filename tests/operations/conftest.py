@@ -25,7 +25,7 @@ def shared_services_parts(ig_registry: PackageRegistry) -> PackageRegistry:  # n
 
 
 @pytest.fixture
-def ig_client(services: Services) -> Iterator[TestClient]:
+def ig_client(services: Services, admin_headers: dict[str, str]) -> Iterator[TestClient]:
     from fhir_server.app import create_app
     from fhir_server.operations import ig, validate
 
@@ -37,5 +37,5 @@ def ig_client(services: Services) -> Iterator[TestClient]:
         app.include_router(ig.router)
     if not isinstance(services.repository.validator, WriteValidator):
         services.repository.validator = WriteValidator(validate.validator_for(services))
-    with TestClient(app) as client:
+    with TestClient(app, headers=admin_headers) as client:
         yield client

@@ -18,9 +18,10 @@ from .conftest import Receiver
 from .test_delivery import care_plan, subscription
 
 
-def test_the_served_app_delivers_without_being_asked(services: Services, receiver: Receiver) -> None:
+def test_the_served_app_delivers_without_being_asked(services: Services, receiver: Receiver,
+                                                     admin_headers: dict[str, str]) -> None:
     with serve(create_app(services=services, attachments=scheduled())) as base:
-        http = httpx.Client(base_url=f"{base}/fhir", timeout=10)
+        http = httpx.Client(base_url=f"{base}/fhir", timeout=10, headers=admin_headers)
         assert http.post("/Subscription", json=subscription(receiver.url, "CarePlan?subject=Patient/p1")
                          ).status_code == 201
         http.post("/CarePlan", json=care_plan("Patient/p1"))

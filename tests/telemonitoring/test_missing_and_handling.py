@@ -96,7 +96,7 @@ def test_handling_an_alert_completes_the_task_closes_the_flag_and_records_it(
     assert client.get(f"/fhir/Task/{task['id']}").json()["meta"]["versionId"] == "2"
 
 
-def test_serve_runs_the_missing_check_periodically(services: Services) -> None:
+def test_serve_runs_the_missing_check_periodically(services: Services, admin_headers: dict[str, str]) -> None:
     """`oncolink serve` attaches the check; a telemonitored episode without answers gets its alert."""
     import time
 
@@ -104,7 +104,7 @@ def test_serve_runs_the_missing_check_periodically(services: Services) -> None:
     from fhir_server.periodic import scheduled
 
     services.settings.missing_check_seconds = 0.2
-    with TestClient(create_app(services=services, attachments=scheduled())) as client:
+    with TestClient(create_app(services=services, attachments=scheduled()), headers=admin_headers) as client:
         _, episode_id = episode(client, organization(client))  # started 2025-11-03, never answered
         _telemonitor(client, episode_id)
         deadline = time.monotonic() + 20

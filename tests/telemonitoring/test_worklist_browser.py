@@ -87,15 +87,23 @@ def base_url(services: Services) -> Iterator[str]:
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_worklist_list_filter_patient_and_handle_alert(base_url: str) -> None:
+def test_worklist_list_filter_patient_and_handle_alert(base_url: str, admin_headers: dict[str, str],
+                                                      tokens: dict[str, str]) -> None:
     sync_playwright = _browser_or_skip()
-    with httpx.Client(base_url=base_url, timeout=30) as http:
+    with httpx.Client(base_url=base_url, timeout=30, headers=admin_headers) as http:
         team = populate(http)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=FLAGS)
         try:
             page = browser.new_context(locale="fr-FR", viewport={"width": 1400, "height": 900}).new_page()
             page.goto(f"{base_url}/worklist")
+            assert page.locator("h1").inner_text() == "Connexion"  # no token yet: the login form
+            page.get_by_label("Jeton d'accès").fill(tokens["gp"])
+            page.get_by_role("button", name="Se connecter").click()
+            assert "réservé aux systèmes et équipes de l'établissement" in page.get_by_role("alert").inner_text()
+            page.get_by_label("Jeton d'accès").fill(tokens["idec"])
+            page.get_by_role("button", name="Se connecter").click()
+            assert page.locator("h1").inner_text() == "File active"
             assert page.locator("html").get_attribute("lang") == "fr"
             page.get_by_label("Équipe (référence de l'établissement)").fill(team)
             page.get_by_role("button", name="Afficher").click()
@@ -125,7 +133,7 @@ def test_worklist_list_filter_patient_and_handle_alert(base_url: str) -> None:
             assert page.locator("form.handle").count() == 0
         finally:
             browser.close()
-    with httpx.Client(base_url=base_url, timeout=30) as http:
+    with httpx.Client(base_url=base_url, timeout=30, headers=admin_headers) as http:
         tasks = [e["resource"] for e in http.get("/fhir/Task", params={"status": "completed"}).json()["entry"]]
         assert len(tasks) == 1 and tasks[0]["statusReason"]["text"] == "Traitement suspendu ou adapté sur avis médical"
         assert tasks[0]["note"][0]["text"] == "Capécitabine suspendue 48 h, lopéramide."

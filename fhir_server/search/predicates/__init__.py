@@ -11,6 +11,9 @@ values and unsupported modifiers.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import ColumnElement
 
 from fhir_server.errors import BadRequest
 
@@ -37,12 +40,35 @@ class Target:
         return Target(self.hash_type, self.key + suffix, self.code, self.targets)
 
 
+class RowFilter(Protocol):
+    """Which resource rows the caller may see (access control, `security.policy.Access.condition`):
+    a predicate on a row's pk, type and id, None when every row is visible. `known_type` is the row's
+    type when the query already fixes it; `interaction` is "search" for matches, "read" for includes."""
+
+    def __call__(self, pk: ColumnElement[Any], res_type: ColumnElement[str], res_id: ColumnElement[str],
+                 known_type: str | None = None, interaction: Any = "search") -> ColumnElement[bool] | None: ...
+
+
 @dataclass(frozen=True)
 class QueryContext:
     dialect: str
     # Absolute references starting with this base are local (`http://host/fhir/Patient/1`).
     base_url: str
     now_us: int
+    # Applied to every resource row a query reads, chained and `_has` sub-queries included.
+    visible: RowFilter | None = None
+
+    def visibility(self, row: Any, known_type: str | None) -> list[ColumnElement[bool]]:
+        return row_visibility(self.visible, row, known_type)
+
+
+def row_visibility(visible: RowFilter | None, row: Any, known_type: str | None, interaction: str = "search"
+                   ) -> list[ColumnElement[bool]]:
+    """The access predicate on a `resource` row (or alias), as a list to splat into `where`."""
+    if visible is None:
+        return []
+    condition = visible(row.c.pk, row.c.res_type, row.c.res_id, known_type, interaction)
+    return [] if condition is None else [condition]
 
 
 def unsupported_modifier(code: str, modifier: str, param_type: str) -> BadRequest:

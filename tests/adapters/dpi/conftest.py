@@ -14,6 +14,7 @@ from adapters.dpi.http import build_router
 from adapters.dpi.service import DpiService, start
 from adapters.dpi.settings import DpiSettings
 from adapters.fhir_client import FhirClient
+from fhir_server.security.dev_issuer import DevIssuer
 from tests.live_server import free_port
 
 if TYPE_CHECKING:
@@ -31,24 +32,24 @@ def _reset_journal(url: str) -> None:
 
 
 @pytest.fixture
-def dpi_settings(db_url: str) -> DpiSettings:
+def dpi_settings(db_url: str, dev_issuer: DevIssuer) -> DpiSettings:
+    """The DPI interface authenticates as in production: client credentials at the issuer's token endpoint."""
     _reset_journal(db_url)
     return DpiSettings(database_url=db_url, mllp_host="127.0.0.1", mllp_port=free_port(), mllp_idle_timeout=30,
-                       mllp_max_message_bytes=64 * 1024)
+                       mllp_max_message_bytes=64 * 1024, auth_token_url=dev_issuer.token_url,
+                       dpi_client_secret=dev_issuer.client_secret("dpi-interface"))
 
 
 @pytest.fixture
 def app(services: Services) -> FastAPI:
     from fhir_server.app import create_app
 
-    application = create_app(services=services)
-    application.include_router(build_router())
-    return application
+    return create_app(services=services, routers=[build_router()])
 
 
 @pytest.fixture
-async def fhir(app: FastAPI) -> AsyncIterator[FhirClient]:
-    async with FhirClient.for_app(app, run_lifespan=True) as client:
+async def fhir(app: FastAPI, dpi_settings: DpiSettings) -> AsyncIterator[FhirClient]:
+    async with FhirClient.for_app(app, run_lifespan=True, auth=dpi_settings.fhir_auth()) as client:
         yield client
 
 

@@ -153,8 +153,9 @@ def test_cli_every_public_sample_is_answered(tmp_path: Path, package_cache: Path
 
 
 @pytest.fixture
-async def http(app: FastAPI, dpi: DpiService) -> httpx.AsyncClient:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+async def http(app: FastAPI, dpi: DpiService, tokens: dict[str, str]) -> httpx.AsyncClient:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test",
+                                 headers={"Authorization": f"Bearer {tokens['dpi-interface']}"}) as client:
         yield client
 
 

@@ -12,6 +12,7 @@ from adapters.dpi import cli
 from adapters.dpi.journal import Journal
 from adapters.dpi.settings import DpiSettings
 from adapters.fhir_client import FhirClient
+from adapters.oauth import BearerToken
 from tests.adapters.dpi.conftest import _reset_journal
 from tests.adapters.dpi.dpi_helpers import message
 
@@ -20,7 +21,8 @@ if TYPE_CHECKING:
 
 
 @pytest.fixture
-def oncolink(services: Services, db_url: str, monkeypatch: pytest.MonkeyPatch) -> typer.Typer:
+def oncolink(services: Services, db_url: str, monkeypatch: pytest.MonkeyPatch, tokens: dict[str, str]
+             ) -> typer.Typer:
     from fhir_server.app import create_app
 
     monkeypatch.setenv("ONCOLINK_DATABASE_URL", db_url)
@@ -32,7 +34,8 @@ def oncolink(services: Services, db_url: str, monkeypatch: pytest.MonkeyPatch) -
         """The test's stand-in for `oncolink`."""
 
     def in_process(settings: DpiSettings) -> FhirClient:
-        return FhirClient.for_app(create_app(services=services), run_lifespan=True)
+        return FhirClient.for_app(create_app(services=services), run_lifespan=True,
+                                  auth=BearerToken(tokens["dpi-interface"]))
 
     cli.register(app, in_process)
     return app

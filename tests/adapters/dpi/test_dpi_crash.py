@@ -15,15 +15,16 @@ import httpx
 from adapters.dpi.journal import Journal
 from adapters.dpi.mllp import END_BLOCK, frame
 from bench.dpi_mllp import adt_messages
+from fhir_server.security.dev_issuer import DevIssuer
 from tests.adapters.dpi.conftest import _reset_journal
 from tests.live_server import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def _start(db_url: str, port: int, mllp: int) -> subprocess.Popen[bytes]:
+def _start(db_url: str, port: int, mllp: int, issuer: DevIssuer) -> subprocess.Popen[bytes]:
     env = {**os.environ, "ONCOLINK_DATABASE_URL": db_url, "ONCOLINK_PORT": str(port), "ONCOLINK_MLLP_PORT": str(mllp),
-           "ONCOLINK_LOG_LEVEL": "warning"}
+           "ONCOLINK_LOG_LEVEL": "warning", **issuer.settings_env(), **issuer.client_env()}
     proc = subprocess.Popen([sys.executable, "-m", "fhir_server", "serve"], env=env, cwd=ROOT)
     deadline = time.monotonic() + 90
     while True:
@@ -64,17 +65,18 @@ async def _load_then_kill(mllp: int, proc: subprocess.Popen[bytes], payloads: li
     return acked
 
 
-def test_kill_minus_nine_loses_no_acknowledged_message(db_url: str) -> None:
+def test_kill_minus_nine_loses_no_acknowledged_message(db_url: str, dev_issuer: DevIssuer,
+                                                       admin_headers: dict[str, str]) -> None:
     _reset_journal(db_url)
     port, mllp = free_port(), free_port()
     payloads = adt_messages(2000, start=500)
-    proc = _start(db_url, port, mllp)
+    proc = _start(db_url, port, mllp, dev_issuer)
     try:
         acked = asyncio.run(_load_then_kill(mllp, proc, payloads))
         proc.wait(timeout=10)
         assert 60 <= len(acked) < len(payloads)
-        proc = _start(db_url, port, mllp)  # restart on the same database
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}/fhir", timeout=30) as http:
+        proc = _start(db_url, port, mllp, dev_issuer)  # restart on the same database
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}/fhir", timeout=30, headers=admin_headers) as http:
             for payload in acked:
                 ipp = payload.split(b"PID|1||", 1)[1].split(b"^", 1)[0].decode()
                 found = http.get("Patient", params={"identifier": f"urn:oid:1.2.250.1.999.1.1|{ipp}"}).json()

@@ -21,8 +21,9 @@ ER7 = "x-application/hl7-v2+er7"
 
 
 @pytest.fixture
-async def http(app: FastAPI, dpi: DpiService) -> httpx.AsyncClient:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+async def http(app: FastAPI, dpi: DpiService, tokens: dict[str, str]) -> httpx.AsyncClient:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test",
+                                 headers={"Authorization": f"Bearer {tokens['dpi-interface']}"}) as client:
         yield client
 
 

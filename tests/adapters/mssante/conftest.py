@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from adapters.fhir_client import FhirClient
 from adapters.mssante.settings import MssanteSettings
+from fhir_server.security.dev_issuer import DevIssuer
 
 from .helpers import DIRECTORY
 from .pki import Pki, make_pki
@@ -48,9 +49,11 @@ def relay_server(pki: Pki) -> Iterator[RelayServer]:
 
 
 @pytest.fixture
-def mss_settings(db_url: str, pki: Pki, relay_server: RelayServer, tmp_path: Path) -> MssanteSettings:
+def mss_settings(db_url: str, pki: Pki, relay_server: RelayServer, tmp_path: Path, dev_issuer: DevIssuer
+                 ) -> MssanteSettings:
     reset_outbox(db_url)
     return MssanteSettings(
+        auth_token_url=dev_issuer.token_url, mssante_oauth_client_secret=dev_issuer.client_secret("mssante-worker"),
         database_url=db_url, mssante_smtp_host="127.0.0.1", mssante_smtp_port=relay_server.port,
         mssante_smtp_tls="starttls", mssante_client_cert=pki.client_cert, mssante_client_key=pki.client_key,
         mssante_ca_file=pki.ca, mssante_smtp_timeout=10, mssante_smtp_helo="oncolink.test",
@@ -67,6 +70,6 @@ def app(services: Services) -> FastAPI:
 
 
 @pytest.fixture
-async def fhir(app: FastAPI) -> AsyncIterator[FhirClient]:
-    async with FhirClient.for_app(app, run_lifespan=True) as client:
+async def fhir(app: FastAPI, mss_settings: MssanteSettings) -> AsyncIterator[FhirClient]:
+    async with FhirClient.for_app(app, run_lifespan=True, auth=mss_settings.fhir_auth()) as client:
         yield client

@@ -19,6 +19,7 @@ from adapters.fhir_client import FhirClient
 from adapters.mssante.cli import register
 from adapters.mssante.service import attached
 from adapters.mssante.settings import MssanteSettings
+from adapters.oauth import BearerToken
 
 from .conftest import reset_outbox
 from .helpers import GP_ADDRESS, PHARMACY_ADDRESS, example, seed, trigger
@@ -27,7 +28,8 @@ from .test_mssante_delivery import directory_routes
 
 
 def test_send_pending_writes_eml_files_without_a_relay(client: TestClient, app: FastAPI, db_url: str,
-                                                       tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+                                                       tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       tokens: dict[str, str]) -> None:
     reset_outbox(db_url)
     for name, address in (("Organization-org-pharmacie-lilas.json", PHARMACY_ADDRESS),
                           ("Practitioner-gp-paul-petit.json", "paul.petit@gmail.com")):
@@ -47,7 +49,8 @@ def test_send_pending_writes_eml_files_without_a_relay(client: TestClient, app: 
                        "MSSANTE_DATABASE_URL": ""}.items():
         monkeypatch.setenv(f"ONCOLINK_{key}", value)
     cli = typer.Typer()
-    register(cli, client_factory=lambda settings: FhirClient.for_app(app, run_lifespan=True))
+    register(cli, client_factory=lambda settings: FhirClient.for_app(app, run_lifespan=True,
+                                                                     auth=BearerToken(tokens["mssante-worker"])))
     runner = CliRunner()
 
     result = runner.invoke(cli, ["mssante", "send-pending"])

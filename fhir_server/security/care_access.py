@@ -1,0 +1,95 @@
+"""The care-access index: which practitioners and organisations are on the care team of which patient.
+
+Community pharmacists and GPs may only see the patients whose episode care team includes them (DESIGN
+§3.1). The care team lives inside the episode CarePlan (a contained CareTeam) or, from other sources, in
+a CareTeam resource; reading it from JSON on every search would cost a scan, so a write listener keeps one
+row per (source resource, patient, member) in `care_access`, in the transaction that wrote the source.
+Searches then filter with an indexed sub-query on the member column (`policy.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Column, Connection, Index, PrimaryKeyConstraint, String, Table
+
+from ..repository import Stored
+from ..store.tables import metadata
+from ..store.types import BigId
+
+care_access = Table(
+    "care_access",
+    metadata,
+    Column("source_pk", BigId, nullable=False),
+    Column("patient_id", String(64), nullable=False),
+    Column("member", String(140), nullable=False),
+    PrimaryKeyConstraint("source_pk", "patient_id", "member", name="pk_care_access"),
+    Index("ix_care_access_member", "member", "patient_id"),
+)
+
+SOURCES = frozenset({"CarePlan", "CareTeam"})
+# A team that was never valid, or was withdrawn, grants nothing; a finished episode still lets its team
+# read what happened during it.
+_VOID = frozenset({"entered-in-error", "revoked"})
+
+
+def _local(reference: Any, kind: str | None = None) -> str | None:
+    """`Type/id` of a relative reference (of `kind` when given); None for contained, absolute or other."""
+    if not isinstance(reference, dict):
+        return None
+    value = reference.get("reference")
+    if not isinstance(value, str) or value.count("/") != 1 or value.startswith("#"):
+        return None
+    if kind is not None and not value.startswith(kind + "/"):
+        return None
+    return value
+
+
+def _teams(content: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    if content.get("resourceType") == "CareTeam":
+        yield content
+        return
+    wanted = {ref.get("reference", "")[1:] for ref in content.get("careTeam") or [] if isinstance(ref, dict)}
+    for contained in content.get("contained") or []:
+        if isinstance(contained, dict) and contained.get("resourceType") == "CareTeam" \
+                and contained.get("id") in wanted:
+            yield contained
+
+
+def members(content: dict[str, Any]) -> tuple[str | None, set[str]]:
+    """The patient id and the member references (`Practitioner/…`, `Organization/…`, …) a source grants."""
+    if content.get("status") in _VOID:
+        return None, set()
+    patient = _local(content.get("subject"), "Patient")
+    found: set[str] = set()
+    for team in _teams(content):
+        if team.get("status") in _VOID:
+            continue
+        for participant in team.get("participant") or []:
+            member = _local((participant or {}).get("member"))
+            if member:
+                found.add(member)
+    return (patient.split("/", 1)[1] if patient else None), found
+
+
+class CareAccessListener:
+    """Keeps `care_access` equal to the current care teams, in the transaction of each write."""
+
+    def __call__(self, conn: Connection, written: Sequence[Stored]) -> None:
+        sources = [s for s in written if s.res_type in SOURCES]
+        if not sources:
+            return
+        conn.execute(sa.delete(care_access).where(care_access.c.source_pk.in_({s.pk for s in sources})))
+        rows: dict[tuple[int, str, str], None] = {}
+        latest = {s.pk: s for s in sources}  # a transaction may write one resource twice: the last counts
+        for stored in latest.values():
+            if stored.content is None:
+                continue
+            patient, refs = members(stored.content)
+            if patient:
+                rows.update(dict.fromkeys((stored.pk, patient, ref) for ref in refs))
+        if rows:
+            conn.execute(sa.insert(care_access),
+                         [{"source_pk": pk, "patient_id": patient, "member": ref} for pk, patient, ref in rows])

@@ -1,0 +1,246 @@
+"""Who may do what to which patient's data: SMART scopes narrowed by the role table, as SQL.
+
+A request's `Access` answers two questions. *May this caller attempt interaction X on type T?* — its
+scopes must grant it (`require`, a 403 otherwise). *Which rows may it see or touch?* — `condition`
+returns a SQL predicate on a resource row that the search engine ANDs into every query it builds: the
+match itself, each chain and `_has` sub-query, each `_include`/`_revinclude` round and history. Filtering
+in SQL rather than after the fact keeps paging, totals and includes truthful, and nothing the caller may
+not see can shape a result.
+
+A row is patient data when its type belongs to the R4 Patient compartment (CompartmentDefinition
+`patient`); it is then visible when one of its compartment references (read from the reference index)
+points to an allowed patient. Other types (Practitioner, Medication, Questionnaire…) are not about a
+patient: the scopes alone decide. AuditEvents are shown to audit roles only, whatever their compartment.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import sqlalchemy as sa
+import yaml
+from sqlalchemy import ColumnElement, Connection
+
+from ..errors import Forbidden
+from ..search.predicates import Target
+from ..search.registry import SearchParameters
+from ..search.tables import idx_reference
+from ..store.tables import resource
+from ..validation.packages import PackageRegistry
+from .care_access import care_access
+from .scopes import Context, Interaction
+from .tokens import Principal
+
+PatientReach = Literal["establishment", "care-team", "own", "none"]
+PATIENT_COMPARTMENT = "http://hl7.org/fhir/CompartmentDefinition/patient"
+AUDIT_TYPE = "AuditEvent"
+
+
+@dataclass(frozen=True)
+class RoleRule:
+    patients: PatientReach
+    audit: bool = False
+
+
+def load_roles(path: Path) -> dict[str, RoleRule]:
+    """The role table of `mappings/access/roles.yaml`; a malformed entry stops start-up, never a request."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    roles: dict[str, RoleRule] = {}
+    for name, entry in (data.get("roles") or {}).items():
+        reach = (entry or {}).get("patients")
+        if reach not in ("establishment", "care-team", "own", "none"):
+            raise ValueError(f"{path}: role {name!r} needs patients: establishment, care-team, own or none")
+        roles[str(name)] = RoleRule(reach, bool(entry.get("audit", False)))
+    return roles
+
+
+class PatientCompartment:
+    """The Patient compartment of R4 as index identities: for each member type, the reference
+    parameters that put one of its resources in a patient's compartment."""
+
+    def __init__(self, packages: PackageRegistry, params: SearchParameters) -> None:
+        definition = packages.resolve(PATIENT_COMPARTMENT) or {}
+        self.types: frozenset[str] = frozenset({"Patient"} | {
+            r["code"] for r in definition.get("resource") or [] if r.get("param")})
+        by_type: dict[str, list[int]] = {}
+        for entry in definition.get("resource") or []:
+            res_type = entry["code"]
+            for code in entry.get("param") or []:
+                param = params.get(res_type, code)
+                if param is not None and param.type == "reference" and param.indexed:
+                    target = Target(param.hash_type(res_type), params.index_key(res_type, code), code)
+                    by_type.setdefault(res_type, []).append(target.identity)
+        self.identities: Mapping[str, tuple[int, ...]] = {t: tuple(ids) for t, ids in by_type.items()}
+        self.all_identities: tuple[int, ...] = tuple(sorted({i for ids in by_type.values() for i in ids}))
+
+
+@dataclass(frozen=True)
+class Access:
+    """One caller's rights, for one request. `patients` is None when every patient is reachable, else a
+    selectable (or list) of the patient ids the caller may reach."""
+
+    principal: Principal
+    rule: RoleRule | None
+    compartment: PatientCompartment = field(repr=False, compare=False)
+    patients: Any = None
+    context: Context | None = None
+
+    @property
+    def role(self) -> str:
+        return self.principal.role or "?"
+
+    def require(self, interaction: Interaction, res_type: str) -> None:
+        """403 unless the scopes grant `interaction` on `res_type` and the role may touch that type at all."""
+        if self.rule is None:
+            raise Forbidden(f"Le rôle « {self.role} » n'a aucun droit sur ce serveur")
+        if res_type == AUDIT_TYPE and (interaction != "read" and interaction != "search"):
+            raise Forbidden("Les journaux d'audit (AuditEvent) ne peuvent être ni créés, ni modifiés, ni supprimés "
+                            "par l'API")
+        if res_type == AUDIT_TYPE and not self.rule.audit:
+            raise Forbidden("Seuls les auditeurs peuvent consulter les journaux d'audit (AuditEvent)")
+        if not self.principal.scopes.permits(interaction, res_type, self.context):
+            raise Forbidden(f"Le jeton ne donne pas le droit « {interaction} » sur {res_type} "
+                            f"(portées : {self.principal.scopes or 'aucune'})")
+
+    def condition(self, pk: ColumnElement[Any], res_type: ColumnElement[str], res_id: ColumnElement[str],
+                  known_type: str | None = None, interaction: Interaction = "search") -> ColumnElement[bool] | None:
+        """The predicate a row must meet to be visible; None when nothing needs filtering.
+
+        `known_type` (a type-level search, an include of one type) lets the predicate drop the branches
+        of other types. Without it, rows are also limited to the types the scopes grant `interaction` on
+        (a system-level search by a pharmacist returns no Practitioner it has no scope for)."""
+        rule = self.rule
+        if rule is None:
+            return sa.false()
+        if known_type is not None:
+            if known_type == AUDIT_TYPE and not rule.audit:
+                return sa.false()
+            if not self.principal.scopes.permits(interaction, known_type, self.context):
+                return sa.false()
+            if not self.resource_condition_needed(known_type):
+                return None
+            return self._patient_rows(pk, res_type, res_id, known_type)
+        parts: list[ColumnElement[bool]] = []
+        types = self.permitted_types(interaction)
+        if types is not None:
+            parts.append(res_type.in_(types))
+        if not rule.audit:
+            parts.append(res_type != AUDIT_TYPE)
+        if rule.patients != "establishment":
+            patient_rows = self._patient_rows(pk, res_type, res_id, None)
+            parts.append(sa.or_(res_type == AUDIT_TYPE, patient_rows) if rule.audit else patient_rows)
+        return sa.and_(*parts) if parts else None
+
+    def permitted_types(self, interaction: Interaction) -> list[str] | None:
+        """The types the scopes grant `interaction` on without restriction; None for every type."""
+        scopes = self.principal.scopes
+        if scopes.permits(interaction, "*", self.context):
+            return None
+        return sorted({s.resource_type for s in scopes.scopes if s.resource_type != "*"
+                       and scopes.permits(interaction, s.resource_type, self.context)})
+
+    def _patient_rows(self, pk: ColumnElement[Any], res_type: ColumnElement[str], res_id: ColumnElement[str],
+                      known_type: str | None) -> ColumnElement[bool]:
+        """Rows of patient data that concern a reachable patient, and (without `known_type`) every row
+        that is not patient data."""
+        compartment = self.compartment
+        if self.rule is None or self.rule.patients == "none":
+            return sa.false() if known_type is not None else res_type.not_in(sorted(compartment.types))
+        identities = compartment.identities.get(known_type, ()) if known_type else compartment.all_identities
+        ref = idx_reference.alias("access_ref")
+        linked = sa.exists().where(ref.c.res_pk == pk, ref.c.hash_identity.in_(identities),
+                                   ref.c.target_type == "Patient", ref.c.target_id.in_(self.patients))
+        if known_type == "Patient":
+            return sa.or_(res_id.in_(self.patients), linked) if identities else res_id.in_(self.patients)
+        if known_type is not None:
+            return linked if identities else sa.false()
+        own = sa.and_(res_type == "Patient", res_id.in_(self.patients))
+        return sa.or_(res_type.not_in(sorted(compartment.types)), own, linked)
+
+    def resource_condition_needed(self, res_type: str) -> bool:
+        """Whether rows of `res_type` need the visibility predicate at all (most calls by the hospital
+        team and for non-patient types do not, and then cost no query)."""
+        rule = self.rule
+        if rule is None:
+            return True
+        if res_type == AUDIT_TYPE:
+            return not rule.audit
+        return rule.patients != "establishment" and res_type in self.compartment.types
+
+    def visible_pks(self, conn: Connection, pks: list[int]) -> set[int]:
+        """Which of these current resource rows the caller may see (write checks, reads)."""
+        where = self.condition(resource.c.pk, resource.c.res_type, resource.c.res_id, interaction="read")
+        if where is None or not pks:
+            return set(pks)
+        return {row.pk for row in conn.execute(sa.select(resource.c.pk).where(resource.c.pk.in_(pks), where))}
+
+
+class AccessPolicy:
+    """Builds each request's `Access` from its verified principal. Organisation identifiers in tokens
+    (FINESS) are turned into `Organization/<id>` references once and remembered for a short while: care
+    teams name organisations by reference, tokens by identifier."""
+
+    def __init__(self, roles: Mapping[str, RoleRule], compartment: PatientCompartment,
+                 organization_cache_seconds: float = 60.0) -> None:
+        self.roles = dict(roles)
+        self.compartment = compartment
+        self._cache_seconds = organization_cache_seconds
+        self._organizations: dict[tuple[str, ...], tuple[float, tuple[str, ...]]] = {}
+        self._lock = threading.Lock()
+
+    def access(self, principal: Principal, conn_factory: Any, finder: Any) -> Access:
+        """`conn_factory()` opens a read connection and `finder.find(conn, type, query)` runs conditional
+        lookups; both only when the role needs care-team members resolved."""
+        rule = self.roles.get(principal.role or "")
+        context = _context(principal)
+        if rule is None or rule.patients in ("establishment", "none"):
+            return Access(principal, rule, self.compartment, None, context)
+        if rule.patients == "own":
+            patient = principal.patient or _patient_of(principal.fhir_user)
+            return Access(principal, rule, self.compartment, [patient] if patient else [], context)
+        members = set(self._organization_refs(principal.organizations, conn_factory, finder))
+        if principal.fhir_user and "/" in principal.fhir_user:
+            members.add("/".join(principal.fhir_user.rsplit("/", 2)[-2:]))  # absolute fhirUser URLs too
+        patients = sa.select(care_access.c.patient_id).where(care_access.c.member.in_(sorted(members)))
+        return Access(principal, rule, self.compartment, patients, context)
+
+    def _organization_refs(self, identifiers: tuple[str, ...], conn_factory: Any, finder: Any) -> tuple[str, ...]:
+        if not identifiers:
+            return ()
+        key = tuple(sorted(identifiers))
+        now = time.monotonic()
+        with self._lock:
+            cached = self._organizations.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        refs: list[str] = []
+        with conn_factory() as conn:
+            for identifier in key:
+                if "|" in identifier:
+                    refs += [f"Organization/{res_id}" for _, res_id in
+                             finder.find(conn, "Organization", f"identifier={identifier}")]
+        found = tuple(refs)
+        with self._lock:
+            self._organizations[key] = (now + self._cache_seconds, found)
+        return found
+
+
+def _context(principal: Principal) -> Context | None:
+    """The one SMART context whose scopes apply: a patient app's patient/ scopes, a machine client's
+    system/ scopes, a practitioner's user/ scopes."""
+    contexts = principal.contexts
+    for context in ("system", "user", "patient"):
+        if contexts == frozenset({context}):
+            return context  # type: ignore[return-value]
+    return None
+
+
+def _patient_of(fhir_user: str | None) -> str | None:
+    if fhir_user and fhir_user.rsplit("/", 2)[-2:-1] == ["Patient"]:
+        return fhir_user.rsplit("/", 1)[-1]
+    return None
