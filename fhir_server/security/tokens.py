@@ -143,9 +143,10 @@ class TokenVerifier:
             )
         except jwt.InvalidTokenError as exc:
             raise TokenError(_reason(exc)) from None
-        return self._principal(claims)
+        return self.principal(claims)
 
-    def _principal(self, claims: dict[str, Any]) -> Principal:
+    def principal(self, claims: Mapping[str, Any]) -> Principal:
+        """The principal of claims already verified (now, or when a Subscription recorded them)."""
         names = self.claim_names
         client_id = _string(claims.get("client_id")) or _string(claims.get("azp"))
         subject = _string(claims.get("sub")) or client_id

@@ -13,6 +13,7 @@ def install(services: Services) -> None:
     """Register the Subscription checks and the matcher on the repository (called by `build_services`)."""
     from .criteria import subscription_checker
     from .matcher import SubscriptionListener
+    from .rights import SubscriberRights
 
     services.repository.preparers["Subscription"] = subscription_checker(services.search_params.resource_types)
-    services.repository.listeners.append(SubscriptionListener(services.repository))
+    services.repository.listeners.append(SubscriptionListener(services.repository, SubscriberRights(services)))

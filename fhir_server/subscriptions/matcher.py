@@ -21,11 +21,11 @@ from ..errors import FhirError, Unprocessable, error
 from ..resources import now_ms
 from ..store.tables import resource
 from .criteria import split_criteria
-from .rights import may_notify
 from .tables import subscription_delivery
 
 if TYPE_CHECKING:
     from ..repository import Repository, Stored
+    from .rights import SubscriberRights
 
 
 # What identifies the state of the Subscription rows this transaction sees. No resource row is ever
@@ -47,8 +47,9 @@ def _restricted(query: str, res_id: str) -> str:
 
 
 class SubscriptionListener:
-    def __init__(self, repository: Repository) -> None:
+    def __init__(self, repository: Repository, rights: SubscriberRights) -> None:
         self.repository = repository
+        self.rights = rights
         # The last committed active set read, with its marker; replaced as a whole (threads share it).
         self._cached: tuple[tuple[int, int], ActiveSet] | None = None
 
@@ -58,6 +59,7 @@ class SubscriptionListener:
                 conn.info[_WROTE_SUBSCRIPTION] = conn.get_transaction()
                 if stored.content is not None:
                     self._check_criteria(conn, stored.content)
+        self.rights.record(conn, written)
         changed = [s for s in written if s.res_type != "Subscription" and not s.deleted]
         if not changed:
             return
@@ -107,5 +109,4 @@ class SubscriptionListener:
         _, query = split_criteria(subscription["criteria"])
         if not self.repository.find(conn, stored.res_type, _restricted(query, stored.res_id)):
             return False
-        assert stored.content is not None
-        return may_notify(None, stored.content)
+        return self.rights.may_notify(conn, subscription["id"], stored)

@@ -1,16 +1,81 @@
-"""The rights seam of notifications: a subscriber is told only about resources it may read.
+"""A subscriber is told only about resources it may read (issue 9).
 
-Authentication and care-team authorisation are wired elsewhere (ADR 0009); until the subscriber's
-principal is recorded with the Subscription, every active subscription is notified. The matcher calls
-`may_notify` for every match, so the rule is enforced in one place once it exists."""
+The verified claims of whoever creates or updates a Subscription through the API are recorded beside it
+(`subscription_owner`, in the same transaction); each match is then checked with that owner's access,
+exactly as a search of theirs would be (`security.policy`): the scopes must grant reading the type and
+the resource must concern a patient they reach. A Subscription with no recorded owner (made before
+this check existed, or by a server job) notifies nobody: failing closed is the only safe default for
+health data leaving the server.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy import JSON, Column, Connection, String, Table
+
+from ..security.context import current
+from ..security.policy import Access
+from ..store.tables import metadata
+
+if TYPE_CHECKING:
+    from ..repository import Stored
+    from ..services import Services
+
+subscription_owner = Table(
+    "subscription_owner",
+    metadata,
+    Column("subscription_id", String(64), primary_key=True),
+    Column("claims", JSON, nullable=False),
+)
+
+# `Connection.info` key: the owners' access already built in this transaction, by subscription id.
+_CACHE = "oncolink.subscriber_access"
 
 
-def may_notify(subscriber: object | None, resource: dict[str, Any]) -> bool:
-    """Whether `subscriber` (the principal that created the Subscription, None when unknown) may learn
-    that `resource` changed."""
-    del subscriber, resource
-    return True
+class SubscriberRights:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def record(self, conn: Connection, written: Sequence[Stored]) -> None:
+        """Remember who wrote each Subscription (the API caller), replacing an earlier owner."""
+        caller = current()
+        ids = [s.res_id for s in written if s.res_type == "Subscription"]
+        if caller is None or not ids:
+            return
+        claims = dict(caller.access.principal.claims)
+        conn.execute(sa.delete(subscription_owner).where(subscription_owner.c.subscription_id.in_(ids)))
+        conn.execute(sa.insert(subscription_owner), [{"subscription_id": i, "claims": claims} for i in ids])
+
+    def may_notify(self, conn: Connection, subscription_id: str, stored: Stored) -> bool:
+        access = self._access(conn, subscription_id)
+        if access is None:
+            return False
+        if not access.principal.scopes.permits("read", stored.res_type, access.context):
+            return False
+        if access.resource_condition_needed(stored.res_type):
+            return stored.pk in access.visible_pks(conn, [stored.pk])
+        return True
+
+    def _access(self, conn: Connection, subscription_id: str) -> Access | None:
+        cache: dict[str, Access | None] = conn.info.setdefault(_CACHE, {})
+        if subscription_id not in cache:
+            claims = conn.execute(sa.select(subscription_owner.c.claims).where(
+                subscription_owner.c.subscription_id == subscription_id)).scalar()
+            cache[subscription_id] = self._build(conn, claims) if claims else None
+        return cache[subscription_id]
+
+    def _build(self, conn: Connection, claims: dict[str, Any]) -> Access | None:
+        security = self.services.security
+        if security is None or security.verifier is None:
+            return None
+
+        @contextmanager
+        def same_connection() -> Iterator[Connection]:
+            yield conn
+
+        principal = security.verifier.principal(claims)
+        return security.policy.access(principal, same_connection, self.services.repository)

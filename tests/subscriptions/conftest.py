@@ -63,7 +63,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def settings(db_url: str, package_cache: Path) -> Settings:
-    return Settings(database_url=db_url, package_cache=package_cache, base_url="http://testserver",
+def settings(db_url: str, package_cache: Path, auth_settings: dict[str, str]) -> Settings:
+    return Settings(database_url=db_url, package_cache=package_cache, base_url="http://testserver", **auth_settings,
                     subscription_max_attempts=3, subscription_retry_base_seconds=0,
                     subscription_http_timeout_seconds=2)

@@ -33,11 +33,11 @@ def _mllp_send(port: int, payload: bytes) -> Ack:
     return Ack.parse(data[1:-2])
 
 
-def test_serve_with_listener_and_http_endpoint(services: Services, dpi_settings: DpiSettings) -> None:
+def test_serve_with_listener_and_http_endpoint(services: Services, dpi_settings: DpiSettings,
+                                              tokens: dict[str, str]) -> None:
     from fhir_server.app import create_app
 
-    app = create_app(services=services)
-    app.include_router(hl7v2_router)
+    app = create_app(services=services, routers=[hl7v2_router])
     server_lifespan = app.router.lifespan_context
 
     @asynccontextmanager
@@ -49,10 +49,17 @@ def test_serve_with_listener_and_http_endpoint(services: Services, dpi_settings:
     with serve(app) as base:
         assert app.state.dpi.mllp_port == dpi_settings.mllp_port
         assert _mllp_send(dpi_settings.mllp_port, message("adt_a01_pamfr_ins.hl7")).code == "AA"
+        er7 = {"Content-Type": "x-application/hl7-v2+er7"}
+        anonymous = httpx.post(f"{base}/hl7v2", content=message("rde_o11_three_orders.hl7"), headers=er7, timeout=30)
+        assert anonymous.status_code == 401
+        gp = httpx.post(f"{base}/hl7v2", content=message("rde_o11_three_orders.hl7"),
+                        headers={**er7, "Authorization": f"Bearer {tokens['gp']}"}, timeout=30)
+        assert gp.status_code == 403
         response = httpx.post(f"{base}/hl7v2", content=message("rde_o11_three_orders.hl7"),
-                              headers={"Content-Type": "x-application/hl7-v2+er7"}, timeout=30)
+                              headers={**er7, "Authorization": f"Bearer {tokens['dpi-interface']}"}, timeout=30)
         assert response.status_code == 200 and Ack.parse(response.content).code == "AA"
-        found = httpx.get(f"{base}/fhir/MedicationRequest", params={"_summary": "count"}, timeout=30).json()
+        found = httpx.get(f"{base}/fhir/MedicationRequest", params={"_summary": "count"}, timeout=30,
+                          headers={"Authorization": f"Bearer {tokens['oncologist']}"}).json()
         assert found["total"] == 3
     assert app.state.dpi is None  # stopped with the server
     closed = socket.socket()
