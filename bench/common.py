@@ -21,6 +21,8 @@ import httpx
 import psutil
 import sqlalchemy as sa
 
+from fhir_server.security.dev_issuer import DevIssuer
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "RESULTS.md"
 PG_ADMIN_URL = os.environ.get("ONCOLINK_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -62,14 +64,33 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+_ISSUER: DevIssuer | None = None
+
+
+def issuer() -> DevIssuer:
+    """The token issuer of this benchmark process (started once): servers trust it, clients present its
+    tokens, as they must since the server refuses unauthenticated requests."""
+    global _ISSUER
+    if _ISSUER is None:
+        _ISSUER = DevIssuer().start()
+    return _ISSUER
+
+
+def auth_headers(role: str = "administrator") -> dict[str, str]:
+    """The Authorization header of a client acting as `role` (the establishment's service account by
+    default: benchmarks measure the API, not the access rules of one user)."""
+    return {"Authorization": f"Bearer {issuer().mint(role, lifetime_seconds=24 * 3600)}"}
+
+
 @contextmanager
 def server(database_url: str, *command: str, port: int | None = None, startup_seconds: float = 90,
            **extra_env: str) -> Iterator[tuple[str, psutil.Process]]:
     """A server in its own process — `oncolink serve` as users run it unless `command` names another
-    module's entry (`bench.search_server`…); yields the FHIR base and the process once `metadata` answers."""
+    module's entry (`bench.search_server`…); yields the FHIR base and the process once `metadata` answers.
+    The server trusts this process's token issuer (`issuer`)."""
     port = port or free_port()
-    env = {**os.environ, "ONCOLINK_DATABASE_URL": database_url, "ONCOLINK_PORT": str(port),
-           "ONCOLINK_MLLP_PORT": "0", "ONCOLINK_LOG_LEVEL": "warning", **extra_env}
+    env = {**os.environ, **issuer().settings_env(), **issuer().client_env(), "ONCOLINK_DATABASE_URL": database_url,
+           "ONCOLINK_PORT": str(port), "ONCOLINK_MLLP_PORT": "0", "ONCOLINK_LOG_LEVEL": "warning", **extra_env}
     proc = subprocess.Popen([sys.executable, "-m", *(command or ("fhir_server", "serve"))], env=env, cwd=ROOT)
     base = f"http://127.0.0.1:{port}/fhir"
     deadline = time.monotonic() + startup_seconds
