@@ -64,33 +64,36 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-_ISSUER: DevIssuer | None = None
+_ISSUER: list[DevIssuer] = []
 
 
 def issuer() -> DevIssuer:
-    """The token issuer of this benchmark process (started once): servers trust it, clients present its
-    tokens, as they must since the server refuses unauthenticated requests."""
-    global _ISSUER
-    if _ISSUER is None:
-        _ISSUER = DevIssuer().start()
-    return _ISSUER
+    """The local token issuer every benchmark server trusts (started once per benchmark process): the
+    servers verify real signatures, as in production, so the figures include authentication."""
+    if not _ISSUER:
+        _ISSUER.append(DevIssuer().start())
+    return _ISSUER[0]
 
 
-def auth_headers(role: str = "administrator") -> dict[str, str]:
-    """The Authorization header of a client acting as `role` (the establishment's service account by
-    default: benchmarks measure the API, not the access rules of one user)."""
-    return {"Authorization": f"Bearer {issuer().mint(role, lifetime_seconds=24 * 3600)}"}
+def issuer_settings() -> dict[str, str]:
+    """`Settings` keyword arguments for an in-process server trusting `issuer()`."""
+    return {k.removeprefix("ONCOLINK_").lower(): v for k, v in issuer().settings_env().items()}
+
+
+def auth(role: str = "administrator", **headers: str) -> dict[str, str]:
+    """Request headers carrying a token of `role` (the establishment's service account by default)."""
+    return {"Authorization": f"Bearer {issuer().mint(role, lifetime_seconds=12 * 3600)}", **headers}
 
 
 @contextmanager
 def server(database_url: str, *command: str, port: int | None = None, startup_seconds: float = 90,
            **extra_env: str) -> Iterator[tuple[str, psutil.Process]]:
     """A server in its own process — `oncolink serve` as users run it unless `command` names another
-    module's entry (`bench.search_server`…); yields the FHIR base and the process once `metadata` answers.
-    The server trusts this process's token issuer (`issuer`)."""
+    module's entry (`bench.search_server`…); yields the FHIR base and the process once `metadata` answers."""
     port = port or free_port()
-    env = {**os.environ, **issuer().settings_env(), **issuer().client_env(), "ONCOLINK_DATABASE_URL": database_url,
-           "ONCOLINK_PORT": str(port), "ONCOLINK_MLLP_PORT": "0", "ONCOLINK_LOG_LEVEL": "warning", **extra_env}
+    env = {**os.environ, "ONCOLINK_DATABASE_URL": database_url, "ONCOLINK_PORT": str(port),
+           "ONCOLINK_MLLP_PORT": "0", "ONCOLINK_LOG_LEVEL": "warning", **issuer().settings_env(),
+           **issuer().client_env(), **extra_env}
     proc = subprocess.Popen([sys.executable, "-m", *(command or ("fhir_server", "serve"))], env=env, cwd=ROOT)
     base = f"http://127.0.0.1:{port}/fhir"
     deadline = time.monotonic() + startup_seconds

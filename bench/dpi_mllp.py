@@ -29,7 +29,7 @@ from adapters.dpi.settings import DEFAULT_MAPPINGS
 from adapters.dpi.transform import BUILDERS, Builder
 
 from . import dpi_parse
-from .common import ROOT, free_port, machine, percentile, record, server, targets
+from .common import ROOT, auth, free_port, machine, percentile, record, server, targets
 
 SENDERS = 4
 ADT_COUNT = int(os.environ.get("DPI_BENCH_ADT", "4000"))
@@ -160,7 +160,7 @@ def direct(base: str, payloads: list[bytes]) -> Run:
     codes: dict[str, int] = {}
 
     def run(share: list[bytes]) -> None:
-        with httpx.Client(timeout=120, headers={"Content-Type": "application/fhir+json"}) as http:
+        with httpx.Client(timeout=120, headers=auth(**{"Content-Type": "application/fhir+json"})) as http:
             for body in share:
                 started = time.perf_counter()
                 status = http.post(base, content=body).status_code

@@ -16,7 +16,7 @@ import httpx
 import orjson
 import sqlalchemy as sa
 
-from .common import ROOT, Target, auth_headers, machine, percentile, record, server, targets
+from .common import ROOT, Target, auth, machine, percentile, record, server, targets
 from .data import patient, transaction
 from .profile_create import profile
 
@@ -40,7 +40,7 @@ def post_bundles(base: str, bundles: list[bytes], clients: int = CLIENTS) -> tup
     chunks = [bundles[i::clients] for i in range(clients)]
 
     def run(chunk: list[bytes]) -> None:
-        with httpx.Client(timeout=300, headers={"Content-Type": "application/fhir+json", **auth_headers()}) as http:
+        with httpx.Client(timeout=300, headers=auth(**{"Content-Type": "application/fhir+json"})) as http:
             for body in chunk:
                 response = http.post(base, content=body)
                 response.raise_for_status()
@@ -83,7 +83,7 @@ def read_latencies(base: str, ids: list[str]) -> list[float]:
     rng = random.Random(7)
     sample = [rng.choice(ids) for _ in range(READ_SAMPLES)]
     timings = []
-    with httpx.Client(timeout=30, headers=auth_headers()) as http:
+    with httpx.Client(timeout=30, headers=auth()) as http:
         for rid in sample[:200]:  # warm-up: connection, caches
             http.get(f"{base}/Patient/{rid}")
         for rid in sample:

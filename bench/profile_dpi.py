@@ -26,7 +26,7 @@ from fhir_server.app import create_app
 from fhir_server.services import build_services
 from fhir_server.settings import Settings
 
-from .common import WRITE_PATH_LAYERS, auth_headers, issuer, time_by_layer
+from .common import WRITE_PATH_LAYERS, auth, issuer_settings, time_by_layer
 from .dpi_mllp import adt_messages, rde_messages
 
 LAYERS = {
@@ -51,12 +51,11 @@ def _thread_profiler(*_args: object) -> None:
 async def run(kind: str, count: int, url: str, profile: bool, concurrency: int) -> None:
     if profile:  # before any worker thread starts: the thread profilers also see the warm-up
         threading.setprofile(_thread_profiler)
-    auth = {name.removeprefix("ONCOLINK_").lower(): value for name, value in issuer().settings_env().items()}
-    services = build_services(Settings(database_url=url, **auth))
+    services = build_services(Settings(database_url=url, **issuer_settings()))
     app = create_app(services=services)
     make = adt_messages if kind == "adt" else rde_messages
     warm, messages = make(50, start=1_000_000), make(count, start=2_000_000)
-    async with FhirClient.for_app(app, run_lifespan=True, headers=auth_headers("dpi-interface")) as client:
+    async with FhirClient.for_app(app, run_lifespan=True, headers=auth("dpi-interface")) as client:
         service = await start(DpiSettings(database_url=url, mllp_port=0), client, listen=False)
         try:
             for raw in warm:

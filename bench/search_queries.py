@@ -25,7 +25,7 @@ from fhir_server.search.dates import parse_range
 from fhir_server.search.hashing import hash_parts
 from fhir_server.search.text import normalise, prefix_upper_bound
 
-from .common import free_port, percentile, server
+from .common import auth, free_port, percentile, server
 from .search_data import FAMILIES, INS_OID, LOINC, Scale, ins, patient_id, pharmacy_id
 from .search_load import load, registry
 
@@ -133,7 +133,7 @@ def queries(scale: Scale, dialect: str) -> list[Query]:
 def time_http(base: str, query: Query, seed: int) -> tuple[list[float], int]:
     rng = random.Random(seed)
     timings, matches = [], 0
-    with httpx.Client(timeout=60) as http:
+    with httpx.Client(timeout=60, headers=auth()) as http:
         for i in range(WARMUP + SAMPLES):
             url, _ = query.url(rng)
             started = time.perf_counter()
@@ -170,7 +170,7 @@ def time_sql(url: str, query: Query, seed: int) -> tuple[list[float], int]:
 def time_paging(base: str) -> tuple[list[float], list[float]]:
     """First and last page times of WALKS walks through PAGES pages of PAGE_SIZE Observations."""
     firsts, lasts = [], []
-    with httpx.Client(timeout=60) as http:
+    with httpx.Client(timeout=60, headers=auth()) as http:
         for _ in range(WALKS):
             url = f"{base}/Observation?code={LOINC}|29463-7&_count={PAGE_SIZE}"
             for page in range(PAGES):

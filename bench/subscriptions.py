@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from .common import machine, percentile, record, server, targets
+from .common import auth, machine, percentile, record, server, targets
 
 SECTION = "Subscriptions (issue 9)"
 JSON = {"Content-Type": "application/fhir+json"}
@@ -62,7 +62,7 @@ def _care_plan(patient: int) -> dict[str, Any]:
 def baseline(url: str, arrivals: dict[str, float], count: int) -> list[float]:
     """Bare loopback PUTs of the same body, send to arrival, in ms."""
     delays = []
-    with httpx.Client(timeout=10) as http:
+    with httpx.Client(timeout=10, headers=auth()) as http:
         for n in range(count):
             began = time.perf_counter()
             http.put(f"{url}/CarePlan/baseline-{n}", json=_care_plan(n % PATIENTS), headers=JSON)
@@ -72,7 +72,7 @@ def baseline(url: str, arrivals: dict[str, float], count: int) -> list[float]:
 
 def run(base: str, url: str, arrivals: dict[str, float], rate: float, seconds: float) -> tuple[list[float], float]:
     sent: dict[str, float] = {}
-    with httpx.Client(base_url=base, timeout=30) as http:
+    with httpx.Client(base_url=base, timeout=30, headers=auth()) as http:
         for patient in range(PATIENTS):  # one pharmacy per patient, plus subscriptions that never match
             for criteria in (f"CarePlan?subject=Patient/bench-{patient}",
                              f"MedicationRequest?subject=Patient/bench-{patient}"):

@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from .common import ROOT, Target, machine, percentile, record, server, targets
+from .common import ROOT, Target, auth, machine, percentile, record, server, targets
 
 SHARED = ROOT.parent / "shared" / "fhir" / "packages"
 ROUNDS = 400
@@ -159,7 +159,7 @@ def creates(target: Target) -> dict[str, tuple[float, float]]:
     examples = _examples()
     out = {}
     with _server(target.url) as base, httpx.Client(timeout=30,
-                                                   headers={"Content-Type": "application/fhir+json"}) as http:
+                                                   headers=auth(**{"Content-Type": "application/fhir+json"})) as http:
         for name in ("episode-jeanne-martin", "mr-capecitabine"):
             claimed = examples[name]
             plain = copy.deepcopy(claimed)

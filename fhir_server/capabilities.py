@@ -58,6 +58,25 @@ def capability_statement(svc: Services, base: str) -> dict[str, Any]:
     return cached
 
 
+def _security(svc: Services) -> dict[str, Any]:
+    """SMART on FHIR, with the OAuth endpoints clients need (also in /.well-known/smart-configuration)."""
+    settings = svc.settings
+    uris = [{"url": name, "valueUri": value} for name, value in (("token", settings.auth_token_url),
+                                                                 ("authorize", settings.auth_authorization_url))
+            if value]
+    security: dict[str, Any] = {
+        "cors": False,
+        "service": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                                 "code": "SMART-on-FHIR"}]}],
+        "description": "OAuth 2 bearer JWT (RS256/ES256) from the configured issuer; SMART v2 scopes, narrowed to "
+                       "the caller's patients by role (care team, own compartment). Every access is audited.",
+    }
+    if uris:
+        security["extension"] = [{"url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                                  "extension": uris}]
+    return security
+
+
 def _build(svc: Services, base: str) -> dict[str, Any]:
     claims = capability_claims(ensure_loaded(svc.packages))
     return {
@@ -81,6 +100,7 @@ def _build(svc: Services, base: str) -> dict[str, Any]:
                     "JSON only (XML answers 406/415). Batch and transaction entries return only their response "
                     "unless Prefer: return=representation. Deleted resources answer 410 Gone."
                 ),
+                "security": _security(svc),
                 "resource": [
                     _resource_entry(svc, t, claims["supportedProfile"]) for t in sorted(svc.validator.resource_types)
                 ],

@@ -17,6 +17,7 @@ from adapters.dpi.settings import DpiSettings
 from adapters.fhir_client import FhirClient
 from adapters.mssante import cli as mssante_cli
 from adapters.mssante.settings import MssanteSettings
+from adapters.settings import AdapterSettings
 
 from .pathway import cli as pathway_cli
 from .settings import Settings
@@ -34,17 +35,30 @@ app.add_typer(packages_app, name="packages")
 app.add_typer(db_app, name="db")
 register_validation(app)
 # `oncolink mllp` and `oncolink hl7 …`; replay goes through an in-process server on the configured database.
-dpi_cli.register(app, client_factory=lambda settings: FhirClient.for_app(_in_process_app(), run_lifespan=True,
-                                                                         auth=settings.fhir_auth()))
+dpi_cli.register(app, client_factory=lambda settings: _in_process_client(settings, "dpi-interface"))
 # `oncolink mssante send-pending|outbox|retry`, against the same in-process server.
-mssante_cli.register(app, client_factory=lambda settings: FhirClient.for_app(_in_process_app(), run_lifespan=True,
-                                                                             auth=settings.fhir_auth()))
+mssante_cli.register(app, client_factory=lambda settings: _in_process_client(settings, "mssante-worker"))
 
 
-def _in_process_app() -> object:
+def _in_process_client(adapter_settings: AdapterSettings, role: str) -> FhirClient:
+    """A client on a server app in this process, on the configured database (`hl7 check|replay`,
+    `mssante send-pending`). With the adapter's credentials configured it uses them; otherwise the app
+    trusts a key made for this process alone and the client holds a token of the adapter's `role` signed
+    with it: the checks of the API still run, and nothing outside the process can use the key."""
     from .app import create_app
 
-    return create_app(load_settings())
+    settings = load_settings()
+    auth = adapter_settings.fhir_auth()
+    if auth is None:
+        from adapters.oauth import BearerToken
+
+        from .security.dev_issuer import DEFAULT_AUDIENCE, DevIssuer
+
+        issuer = DevIssuer(audience=settings.auth_audience or DEFAULT_AUDIENCE).start()
+        fields = {k.removeprefix("ONCOLINK_").lower(): v for k, v in issuer.settings_env().items()}
+        settings = settings.model_copy(update=fields)
+        auth = BearerToken(issuer.mint(role))
+    return FhirClient.for_app(create_app(settings), run_lifespan=True, auth=auth)
 
 
 def fail(message: str) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from adapters.fhir_client import FhirClient, FhirResponseError, FhirUnavailable
 
-from . import ack, journal
+from . import ack, audit, journal
 from .er7 import Message, encode, parse_bytes
 from .errors import (
     DATA_TYPE_ERROR,
@@ -102,7 +102,7 @@ class Processor:
             entry = journal_id or await asyncio.to_thread(
                 self.journal.received, raw, transport=transport, peer=peer, charset=header.charset,
                 control_id=header.control_id, message_type="?")
-            return await self._finish(entry, header, exc, message_type="?")
+            return await self._finish(entry, header, exc, message_type="?", origin=(transport, peer))
         header = ack.Header.of(message)
         if not header.receiving_application:
             header = dataclasses.replace(header, receiving_application=self.application)
@@ -114,10 +114,10 @@ class Processor:
                 spec_check(self.mappings, message)
                 plan, response = await self._apply(message)
             except (MessageError, TransactionRefused, FhirResponseError, FhirUnavailable) as exc:
-                return await self._finish(entry, header, exc, message)
+                return await self._finish(entry, header, exc, message, origin=(transport, peer))
             except Exception as exc:  # a bug of ours: answer, journal, keep the listener alive
                 log.exception("DPI: unexpected failure on message %s (journal %s)", message.control_id, entry)
-                return await self._finish(entry, header, exc, message)
+                return await self._finish(entry, header, exc, message, origin=(transport, peer))
         resources = [e.get("response", {}).get("location", "") for e in response.get("entry", [])]
         if plan.unmapped:
             log.warning("DPI: message %s (%s): segments not mapped and not listed as ignored: %s",
@@ -130,6 +130,19 @@ class Processor:
 
     async def replay(self, entry: journal.JournalEntry) -> Outcome:
         return await self.process(entry.raw, transport=entry.transport, peer=entry.peer, journal_id=entry.id)
+
+    async def _audit_refusal(self, header: ack.Header, code: str, reason: str, message: Message | None,
+                             message_type: str | None, origin: tuple[str, str]) -> None:
+        """Record a message that wrote nothing; the ACK goes out even when the server cannot take it
+        (the journal keeps the message and its error either way)."""
+        event = audit.refused_message(
+            control_id=header.control_id, message_type=message.type_name if message else (message_type or "?"),
+            sender=header.sending_application, transport=origin[0], peer=origin[1], ack_code=code,
+            reason=reason, observer=self.application)
+        try:
+            await self.client.create("AuditEvent", event)
+        except (FhirResponseError, FhirUnavailable) as exc:
+            log.warning("DPI: refusal of message %s not audited: %s", header.control_id, exc)
 
     # -- steps ------------------------------------------------------------------------------------------
 
@@ -175,7 +188,7 @@ class Processor:
             return plan, response
 
     async def _finish(self, entry: int, header: ack.Header, exc: Exception, message: Message | None = None,
-                      message_type: str | None = None) -> Outcome:
+                      message_type: str | None = None, origin: tuple[str, str] = ("", "")) -> Outcome:
         if isinstance(exc, MessageError):
             code, problems = exc.ack_code, exc.problems
             status = journal.REJECTED if code == "AR" else journal.ERROR
@@ -195,6 +208,7 @@ class Processor:
             log.info("DPI: message %s answered %s: %s", header.control_id, code, reason)
         await asyncio.to_thread(self.journal.finish, entry, status=status, ack_code=code, error=reason,
                                 message_type=message_type)
+        await self._audit_refusal(header, code, reason, message, message_type, origin)
         text = ack.build(header, code, problems)
         charset = message.charset if message is not None else ""
         return Outcome(_encode(text, charset or header.charset), code, entry, status, problems)

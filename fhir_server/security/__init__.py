@@ -1,6 +1,6 @@
-"""Authentication and SMART scopes (issue 9, ADR 0009): JWKS cache, bearer token verification, scope
-model, and a local OIDC issuer for development and tests. Not wired into the app yet; `TokenVerifier`
-is the entry point for that."""
+"""Authentication and authorisation (issue 9, ADRs 0009 and 0013): JWKS cache, bearer token verification,
+SMART scopes, the role and care-team policy applied in SQL, the repository's access guards, and a local
+OIDC issuer for development and tests."""
 
 from fhir_server.security.errors import JwksUnavailable, MissingToken, TokenError, bearer_challenge
 from fhir_server.security.jwks import JwksCache

@@ -93,3 +93,17 @@ class CareAccessListener:
         if rows:
             conn.execute(sa.insert(care_access),
                          [{"source_pk": pk, "patient_id": patient, "member": ref} for pk, patient, ref in rows])
+
+
+def rebuild(conn: Connection, resources: Any, care_access_table: Any = care_access) -> int:
+    """Fill `care_access` from every live CarePlan and CareTeam (data written without the listener: an
+    upgrade from before it existed, a bulk load). `resources` is the resource table (or a migration's
+    lightweight copy of it); returns the number of rows written."""
+    rows = []
+    for pk, content in conn.execute(sa.select(resources.c.pk, resources.c.content).where(
+            resources.c.res_type.in_(sorted(SOURCES)), resources.c.deleted == sa.false())):
+        patient, refs = members(content or {})
+        rows += [{"source_pk": pk, "patient_id": patient, "member": ref} for ref in sorted(refs) if patient]
+    for start in range(0, len(rows), 5000):
+        conn.execute(sa.insert(care_access_table), rows[start:start + 5000])
+    return len(rows)

@@ -59,7 +59,7 @@ class WriteGuard:
         access = caller.access
         for stored in written:
             access.require(interaction_of(stored), stored.res_type)
-        live = [s for s in written if not s.deleted and access.resource_condition_needed(s.res_type)]
+        live = [s for s in written if not s.deleted and access.write_check_needed(s.res_type)]
         visible = access.visible_pks(conn, [s.pk for s in live])
         outside = [s for s in live if s.pk not in visible]
         if outside:

@@ -15,6 +15,7 @@ patient: the scopes alone decide. AuditEvents are shown to audit roles only, wha
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Mapping
@@ -45,6 +46,7 @@ AUDIT_TYPE = "AuditEvent"
 class RoleRule:
     patients: PatientReach
     audit: bool = False
+    audit_source: bool = False
 
 
 def load_roles(path: Path) -> dict[str, RoleRule]:
@@ -55,28 +57,39 @@ def load_roles(path: Path) -> dict[str, RoleRule]:
         reach = (entry or {}).get("patients")
         if reach not in ("establishment", "care-team", "own", "none"):
             raise ValueError(f"{path}: role {name!r} needs patients: establishment, care-team, own or none")
-        roles[str(name)] = RoleRule(reach, bool(entry.get("audit", False)))
+        roles[str(name)] = RoleRule(reach, bool(entry.get("audit", False)), bool(entry.get("audit_source", False)))
     return roles
 
 
 class PatientCompartment:
     """The Patient compartment of R4 as index identities: for each member type, the reference
-    parameters that put one of its resources in a patient's compartment."""
+    parameters that put one of its resources in a patient's compartment. Identities are worked out per
+    type on first use (it compiles the type's parameters, which start-up should not pay for every type)."""
 
     def __init__(self, packages: PackageRegistry, params: SearchParameters) -> None:
         definition = packages.resolve(PATIENT_COMPARTMENT) or {}
-        self.types: frozenset[str] = frozenset({"Patient"} | {
-            r["code"] for r in definition.get("resource") or [] if r.get("param")})
-        by_type: dict[str, list[int]] = {}
-        for entry in definition.get("resource") or []:
-            res_type = entry["code"]
-            for code in entry.get("param") or []:
-                param = params.get(res_type, code)
+        self._params = params
+        self._codes: dict[str, tuple[str, ...]] = {
+            entry["code"]: tuple(entry.get("param") or ()) for entry in definition.get("resource") or []
+            if entry.get("param")}
+        self.types: frozenset[str] = frozenset({"Patient", *self._codes})
+        self._identities: dict[str, tuple[int, ...]] = {}
+
+    def identities(self, res_type: str) -> tuple[int, ...]:
+        found = self._identities.get(res_type)
+        if found is None:
+            ids = []
+            for code in self._codes.get(res_type, ()):
+                param = self._params.get(res_type, code)
                 if param is not None and param.type == "reference" and param.indexed:
-                    target = Target(param.hash_type(res_type), params.index_key(res_type, code), code)
-                    by_type.setdefault(res_type, []).append(target.identity)
-        self.identities: Mapping[str, tuple[int, ...]] = {t: tuple(ids) for t, ids in by_type.items()}
-        self.all_identities: tuple[int, ...] = tuple(sorted({i for ids in by_type.values() for i in ids}))
+                    key = self._params.index_key(res_type, code)
+                    ids.append(Target(param.hash_type(res_type), key, code).identity)
+            found = self._identities[res_type] = tuple(ids)
+        return found
+
+    @functools.cached_property
+    def all_identities(self) -> tuple[int, ...]:
+        return tuple(sorted({i for res_type in self._codes for i in self.identities(res_type)}))
 
 
 @dataclass(frozen=True)
@@ -98,10 +111,12 @@ class Access:
         """403 unless the scopes grant `interaction` on `res_type` and the role may touch that type at all."""
         if self.rule is None:
             raise Forbidden(f"Le rôle « {self.role} » n'a aucun droit sur ce serveur")
-        if res_type == AUDIT_TYPE and (interaction != "read" and interaction != "search"):
-            raise Forbidden("Les journaux d'audit (AuditEvent) ne peuvent être ni créés, ni modifiés, ni supprimés "
+        if res_type == AUDIT_TYPE and interaction in ("update", "delete"):
+            raise Forbidden("Les journaux d'audit (AuditEvent) ne peuvent être ni modifiés ni supprimés par l'API")
+        if res_type == AUDIT_TYPE and interaction == "create" and not self.rule.audit_source:
+            raise Forbidden("Les journaux d'audit (AuditEvent) sont écrits par le serveur et ses adaptateurs, pas "
                             "par l'API")
-        if res_type == AUDIT_TYPE and not self.rule.audit:
+        if res_type == AUDIT_TYPE and interaction != "create" and not self.rule.audit:
             raise Forbidden("Seuls les auditeurs peuvent consulter les journaux d'audit (AuditEvent)")
         if not self.principal.scopes.permits(interaction, res_type, self.context):
             raise Forbidden(f"Le jeton ne donne pas le droit « {interaction} » sur {res_type} "
@@ -151,12 +166,13 @@ class Access:
         compartment = self.compartment
         if self.rule is None or self.rule.patients == "none":
             return sa.false() if known_type is not None else res_type.not_in(sorted(compartment.types))
-        identities = compartment.identities.get(known_type, ()) if known_type else compartment.all_identities
+        identities = compartment.identities(known_type) if known_type else compartment.all_identities
         ref = idx_reference.alias("access_ref")
         linked = sa.exists().where(ref.c.res_pk == pk, ref.c.hash_identity.in_(identities),
                                    ref.c.target_type == "Patient", ref.c.target_id.in_(self.patients))
         if known_type == "Patient":
-            return sa.or_(res_id.in_(self.patients), linked) if identities else res_id.in_(self.patients)
+            # A Patient is reached by its own id; its `link` to another Patient record grants nothing.
+            return res_id.in_(self.patients)
         if known_type is not None:
             return linked if identities else sa.false()
         own = sa.and_(res_type == "Patient", res_id.in_(self.patients))
@@ -171,6 +187,13 @@ class Access:
         if res_type == AUDIT_TYPE:
             return not rule.audit
         return rule.patients != "establishment" and res_type in self.compartment.types
+
+    def write_check_needed(self, res_type: str) -> bool:
+        """Whether a written row must be checked against the caller's reach: as for reads, except that
+        an audit source's own AuditEvents are its to write."""
+        if res_type == AUDIT_TYPE and self.rule is not None and self.rule.audit_source:
+            return False
+        return self.resource_condition_needed(res_type)
 
     def visible_pks(self, conn: Connection, pks: list[int]) -> set[int]:
         """Which of these current resource rows the caller may see (write checks, reads)."""

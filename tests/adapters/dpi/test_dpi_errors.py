@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from fastapi import FastAPI
 
 from adapters.dpi.journal import Journal
 from adapters.dpi.service import DpiService
 from adapters.fhir_client import FhirClient
 from tests.adapters.dpi.dpi_helpers import Ack, MllpClient, count, message
+from tests.conftest import bearer
 
 
 async def send(dpi: DpiService, raw: bytes) -> Ack:
@@ -99,3 +101,15 @@ async def test_server_unreachable_is_ae_and_failed(dpi_settings, tmp_path) -> No
     journal = Journal(settings.journal_url)
     assert journal.dead_ids() != []
     journal.dispose()
+
+
+async def test_a_refused_message_is_audited(dpi: DpiService, app: FastAPI, tokens: dict[str, str]) -> None:
+    """It wrote nothing, so the adapter records it: message, sender, transport, ACK code and reason."""
+    assert (await send(dpi, message("adt_a01_bad_birthdate.hl7"))).code == "AE"
+    async with FhirClient.for_app(app, headers=bearer(tokens["auditor"])) as auditor:
+        found = await auditor.search("AuditEvent", {"type": "110107"})
+    [event] = [e["resource"] for e in found.get("entry", [])]
+    assert event["outcome"] == "4" and "PID" in event["outcomeDesc"]
+    assert event["entity"][0]["what"]["identifier"]["value"] == "A01-BAD1"
+    assert event["entity"][0]["name"] == "ADT^A01"
+    assert {"type": "transport", "valueString": "mllp"} in event["entity"][0]["detail"]

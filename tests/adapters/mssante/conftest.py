@@ -14,7 +14,6 @@ from fastapi import FastAPI
 
 from adapters.fhir_client import FhirClient
 from adapters.mssante.settings import MssanteSettings
-from fhir_server.security.dev_issuer import DevIssuer
 
 from .helpers import DIRECTORY
 from .pki import Pki, make_pki
@@ -49,11 +48,13 @@ def relay_server(pki: Pki) -> Iterator[RelayServer]:
 
 
 @pytest.fixture
-def mss_settings(db_url: str, pki: Pki, relay_server: RelayServer, tmp_path: Path, dev_issuer: DevIssuer
+def mss_settings(db_url: str, pki: Pki, relay_server: RelayServer, tmp_path: Path, tokens: dict[str, str]
                  ) -> MssanteSettings:
+    """The worker's token is fixed (ONCOLINK_FHIR_TOKEN): respx intercepts every outgoing httpx request
+    here, the token endpoint's included; the client-credentials grant is exercised by the DPI tests."""
     reset_outbox(db_url)
     return MssanteSettings(
-        auth_token_url=dev_issuer.token_url, mssante_oauth_client_secret=dev_issuer.client_secret("mssante-worker"),
+        fhir_token=tokens["mssante-worker"],
         database_url=db_url, mssante_smtp_host="127.0.0.1", mssante_smtp_port=relay_server.port,
         mssante_smtp_tls="starttls", mssante_client_cert=pki.client_cert, mssante_client_key=pki.client_key,
         mssante_ca_file=pki.ca, mssante_smtp_timeout=10, mssante_smtp_helo="oncolink.test",

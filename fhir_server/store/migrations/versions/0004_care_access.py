@@ -10,7 +10,7 @@ Revises: 0003
 import sqlalchemy as sa
 from alembic import op
 
-from fhir_server.security.care_access import SOURCES, members
+from fhir_server.security.care_access import rebuild
 from fhir_server.store.types import BigId, Document
 
 revision = "0004"
@@ -32,14 +32,7 @@ def upgrade() -> None:
                          sa.column("deleted", sa.Boolean), sa.column("content", Document))
     access = sa.table("care_access", sa.column("source_pk", BigId), sa.column("patient_id", sa.String),
                       sa.column("member", sa.String))
-    conn = op.get_bind()
-    rows = []
-    for pk, content in conn.execute(sa.select(resources.c.pk, resources.c.content).where(
-            resources.c.res_type.in_(sorted(SOURCES)), resources.c.deleted == sa.false())):
-        patient, refs = members(content or {})
-        rows += [{"source_pk": pk, "patient_id": patient, "member": ref} for ref in sorted(refs) if patient]
-    if rows:
-        conn.execute(sa.insert(access), rows)
+    rebuild(op.get_bind(), resources, access)
 
 
 def downgrade() -> None:
