@@ -80,7 +80,8 @@ class BundleProcessor:
             raise BadRequest("Bundle.entry must be an array", expression=("Bundle.entry",))
         limit = self.svc.settings.max_bundle_entries
         if len(raw_entries) > limit:
-            raise PayloadTooLarge(f"The Bundle has {len(raw_entries)} entries; the limit is {limit}")
+            raise PayloadTooLarge(f"The Bundle has {len(raw_entries)} entries; the limit is {limit} "
+                                  "(ONCOLINK_MAX_BUNDLE_ENTRIES)", ("Bundle.entry",))
         return kind, [self._parse_entry(i, raw) for i, raw in enumerate(raw_entries)]
 
     def _parse_entry(self, index: int, raw: Any) -> Entry:

@@ -19,6 +19,7 @@ from adapters.mssante import cli as mssante_cli
 from adapters.mssante.settings import MssanteSettings
 from adapters.settings import AdapterSettings
 
+from .demo import cli as demo_cli
 from .pathway import cli as pathway_cli
 from .settings import Settings
 from .subscriptions import cli as subscriptions_cli
@@ -224,3 +225,4 @@ def db_upgrade() -> None:
 telemonitoring_cli.register(app, load_settings)
 pathway_cli.register(app, load_settings)
 subscriptions_cli.register(app, load_settings)
+demo_cli.register(app, load_settings, fail)

@@ -116,8 +116,8 @@ class PreconditionFailed(FhirError):
 class PayloadTooLarge(FhirError):
     status = 413
 
-    def __init__(self, diagnostics: str):
-        super().__init__(diagnostics, code="too-costly")
+    def __init__(self, diagnostics: str, expression: tuple[str, ...] = ()):
+        super().__init__(diagnostics, code="too-costly", expression=expression)
 
 
 class UnsupportedMediaType(FhirError):

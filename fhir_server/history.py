@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from .errors import BadRequest
+from .limits import page_size
 from .resources import etag, instant, now_ms
 from .search.predicates import RowFilter
 from .search_params import parse_instant
@@ -34,8 +35,11 @@ class HistoryQuery:
     @classmethod
     def parse(
         cls, res_type: str | None, res_id: str | None, params: list[tuple[str, str]], *, default_count: int,
-        max_count: int,
+        max_count: int, strict: bool = False,
     ) -> HistoryQuery:
+        """A `_count` over `max_count` is cut down to it (400 under `strict`). The cut shows only in the
+        links' `_count`: R4 gives a history Bundle no place for an OperationOutcome (every entry must
+        carry request and response, bdl-3/bdl-4), unlike a searchset's `search.mode=outcome` entry."""
         since = before = None
         count, offset = default_count, 0
         for name, value in params:
@@ -53,7 +57,8 @@ class HistoryQuery:
                                      expression=(name,))
             else:
                 raise BadRequest(f"Unknown history parameter {name!r}", code="not-supported", expression=(name,))
-        return cls(res_type, res_id, since, before or now_ms(), min(count, max_count), offset)
+        served, _ = page_size(count, max_count, strict)
+        return cls(res_type, res_id, since, before or now_ms(), served, offset)
 
     def link_params(self, offset: int) -> str:
         params: list[tuple[str, str]] = []

@@ -60,9 +60,33 @@ class BodyLimits:
     max_depth: int
 
 
+def _too_large(limit: int, size: str) -> PayloadTooLarge:
+    return PayloadTooLarge(f"The request body is {size} bytes; the limit is {limit} (ONCOLINK_MAX_BODY_BYTES)")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it is known to exceed `limit` bytes.
+
+    A declared Content-Length over the limit is refused before a byte is read; a chunked body (no
+    Content-Length) or one longer than declared is read only until it passes the limit, so a client
+    cannot make the server buffer more than `limit` bytes whatever it sends. Starlette's
+    `request.body()` would buffer it all first."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit, declared)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit, f"more than {limit}")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def parse_json(raw: bytes, limits: BodyLimits) -> Any:
     if len(raw) > limits.max_bytes:
-        raise PayloadTooLarge(f"The request body is {len(raw)} bytes; the limit is {limits.max_bytes}")
+        raise _too_large(limits.max_bytes, str(len(raw)))
     if not raw.strip():
         raise BadRequest("The request body is empty; a FHIR resource in JSON is expected", code="structure")
     try:
@@ -70,7 +94,8 @@ def parse_json(raw: bytes, limits: BodyLimits) -> Any:
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"The request body is not valid JSON: {exc}", code="structure") from exc
     if _depth_exceeds(value, limits.max_depth):
-        raise BadRequest(f"The JSON nesting is deeper than the limit of {limits.max_depth} levels", code="too-costly")
+        raise BadRequest(f"The JSON nesting is deeper than the limit of {limits.max_depth} levels "
+                         "(ONCOLINK_MAX_JSON_DEPTH)", code="too-costly")
     return value
 
 

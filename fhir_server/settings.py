@@ -41,12 +41,16 @@ class Settings(BaseSettings):
     # Public base URL written into Location headers and Bundle links; derived from host/port when empty.
     base_url: str = ""
     log_level: str = "info"
-    # Paging and limits.
+    # Paging and limits (ADR 0012). A `_count` over max_page_size and includes past their caps are cut
+    # down with a warning (400 under `Prefer: handling=strict`); a body over max_body_bytes gets 413 before
+    # more than that is read, a Bundle over max_bundle_entries 413, JSON nested deeper than max_json_depth 400.
     default_page_size: int = 20
-    max_page_size: int = 1000
-    max_body_bytes: int = 20 * 1024 * 1024
-    max_bundle_entries: int = 10_000
-    max_json_depth: int = 64
+    max_page_size: int = Field(default=1000, ge=1)
+    max_body_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    max_bundle_entries: int = Field(default=10_000, ge=1)
+    max_json_depth: int = Field(default=64, ge=2)
+    max_included_resources: int = Field(default=1000, ge=0)
+    max_include_rounds: int = Field(default=5, ge=1)
     db_pool_size: int = 10
     # What a write claiming an unknown profile in meta.profile gets: a warning (accepted) or an error (422).
     unknown_profile: Literal["warning", "error"] = "warning"
@@ -69,6 +73,8 @@ class Settings(BaseSettings):
     # Who bills the monthly telemonitoring forfait (an Organization reference); empty means the episode's
     # hospital team, which operates telemonitoring in the experiment's centres.
     telemonitoring_operator: str = ""
+    # `oncolink demo`: the synthetic hospital's tables (people, drugs, shares of the file active).
+    demo_file: Path = Field(default_factory=lambda: default_mappings_dir() / "demo" / "hospital.toml")
     # Authentication (fhir_server/security, ADR 0009). An empty issuer means no token checking is configured.
     # The issuer and audience must equal the token's `iss` and `aud`; the JWKS URL is discovered from
     # `{issuer}/.well-known/openid-configuration` when empty. Keys are cached for `auth_jwks_cache_seconds`;

@@ -7,6 +7,7 @@ getter so that it can be mounted before the adapter starts (in the app's lifespa
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from fastapi import APIRouter, Request
@@ -19,6 +20,8 @@ from .service import DpiService
 ER7_TYPES = ("x-application/hl7-v2+er7", "application/hl7-v2", "text/plain")
 DEFAULT_MAX_BYTES = 1 << 20
 
+log = logging.getLogger(__name__)
+
 
 def _service_from_app(request: Request) -> DpiService | None:
     return getattr(request.app.state, "dpi", None)
@@ -26,6 +29,27 @@ def _service_from_app(request: Request) -> DpiService | None:
 
 def _plain(status: int, text: str) -> Response:
     return Response(text + "\n", status_code=status, media_type="text/plain; charset=utf-8")
+
+
+def _too_large(limit: int, what: str) -> Response:
+    log.warning("HL7 v2 over HTTP: %s exceeds %d bytes (ONCOLINK_MLLP_MAX_MESSAGE_BYTES), refused", what, limit)
+    return _plain(413, f"{what} exceeds {limit} bytes (ONCOLINK_MLLP_MAX_MESSAGE_BYTES)")
+
+
+async def read_bounded(request: Request, limit: int) -> bytes | None:
+    """The body, or None as soon as it is known to exceed `limit`: a declared Content-Length over it is
+    refused unread, a chunked body is read only until it passes it, so a sender cannot make the
+    adapter buffer more than one message's worth. (The server's `fhir_server.http.read_body` does the
+    same for FHIR bodies; adapters never import the server, so this is their own.)"""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
 
 
 def build_router(get_service: Callable[[Request], DpiService | None] = _service_from_app) -> APIRouter:
@@ -40,12 +64,9 @@ def build_router(get_service: Callable[[Request], DpiService | None] = _service_
         if media not in ER7_TYPES:
             return _plain(415, f"send the message as {ER7_TYPES[0]} or text/plain, not {media or 'nothing'}")
         limit = service.settings.mllp_max_message_bytes or DEFAULT_MAX_BYTES
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit:
-            return _plain(413, f"the message exceeds {limit} bytes")
-        body = await request.body()
-        if len(body) > limit:
-            return _plain(413, f"the message exceeds {limit} bytes")
+        body = await read_bounded(request, limit)
+        if body is None:
+            return _too_large(limit, "the message")
         if not body.strip():
             return _plain(400, "the body must hold one ER7 message")
         client = request.client
@@ -64,9 +85,9 @@ def build_router(get_service: Callable[[Request], DpiService | None] = _service_
         if media not in ER7_TYPES:
             return _plain(415, f"send the messages as {ER7_TYPES[0]} or text/plain, not {media or 'nothing'}")
         limit = service.settings.mllp_max_message_bytes or DEFAULT_MAX_BYTES
-        body = await request.body()
-        if len(body) > limit:
-            return _plain(413, f"the body exceeds {limit} bytes")
+        body = await read_bounded(request, limit)
+        if body is None:
+            return _too_large(limit, "the body")
         if not body.strip():
             return _plain(400, "the body must hold at least one ER7 message")
         processor = service.processor

@@ -4,8 +4,10 @@ A block is VT <payload> FS CR. Each connection is persistent and answered strict
 block is read only after the handler's answer to the previous one is written, so a sender that
 pipelines still gets its ACKs in sequence. Bytes outside blocks are skipped and counted, a block over
 the size limit is drained without being kept (its first bytes are kept so the answer can name the
-message), and a connection silent for longer than the idle timeout is closed. None of these stop the
-listener.
+message), and a connection silent for longer than the idle timeout is closed. Beyond
+`max_connections` open connections a new one is closed at once, unread, and logged: the ones already
+open keep being served, and the sender sees a closed socket it will retry (ADR 0012). None of these
+stop the listener.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-__all__ = ["END_BLOCK", "START_BLOCK", "Frame", "FrameReader", "MllpServer", "Peer", "frame"]
+__all__ = ["END_BLOCK", "START_BLOCK", "Frame", "FrameReader", "MllpSender", "MllpServer", "Peer", "frame"]
 
 START_BLOCK = b"\x0b"
 END_BLOCK = b"\x1c"
@@ -137,12 +139,14 @@ class MllpServer:
     """An asyncio TCP (optionally TLS) server calling `handler` for each frame, answers in order."""
 
     def __init__(self, handler: Handler, host: str, port: int, *, max_message_bytes: int = 1 << 20,
-                 idle_timeout: float | None = 300.0, ssl_context: ssl.SSLContext | None = None) -> None:
+                 idle_timeout: float | None = 300.0, ssl_context: ssl.SSLContext | None = None,
+                 max_connections: int = 200) -> None:
         self.handler = handler
         self.host = host
         self.port = port
         self.max_message_bytes = max_message_bytes
         self.idle_timeout = idle_timeout
+        self.max_connections = max_connections
         self.ssl_context = ssl_context
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
@@ -169,9 +173,16 @@ class MllpServer:
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._connections.add(task)
         address = writer.get_extra_info("peername") or ("?", 0)
         peer = Peer(str(address[0]), int(address[1]), self.ssl_context is not None)
+        if len(self._connections) >= self.max_connections:
+            log.warning("MLLP: refusing %s: %d connections already open (ONCOLINK_MLLP_MAX_CONNECTIONS)", peer,
+                        len(self._connections))
+            writer.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer.wait_closed(), 2)
+            return
+        self._connections.add(task)
         frames = FrameReader(reader, self.max_message_bytes, self.idle_timeout)
         try:
             while True:
@@ -201,3 +212,37 @@ class MllpServer:
             writer.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer.wait_closed(), 2)
+
+
+class MllpSender:
+    """The sending side of one persistent connection, as a DPI interface engine holds it: a block out, then
+    its answer in, strictly in turn (the listener answers in order, so no correlation is needed here)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def connect(cls, host: str, port: int, *, ssl_context: ssl.SSLContext | None = None,
+                      timeout: float = 10.0) -> MllpSender:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port, ssl=ssl_context), timeout)
+        return cls(reader, writer)
+
+    async def send_raw(self, data: bytes) -> None:
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def read_answer(self, timeout: float = 30.0) -> bytes:
+        """The payload of the next block received (an ACK); IncompleteReadError if the peer hangs up."""
+        data = await asyncio.wait_for(self.reader.readuntil(END_BLOCK + CARRIAGE_RETURN), timeout)
+        start = data.index(START_BLOCK)
+        return data[start + 1:-2]
+
+    async def send(self, payload: bytes, timeout: float = 30.0) -> bytes:
+        await self.send_raw(frame(payload))
+        return await self.read_answer(timeout)
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(ConnectionError, ssl.SSLError):
+            await self.writer.wait_closed()

@@ -87,7 +87,8 @@ async def start(settings: DpiSettings, client: FhirClient, *, listen: bool = Tru
     if listen and settings.mllp_port:
         listener = MllpServer(service.handle_frame, settings.listen_host, settings.mllp_port,
                               max_message_bytes=settings.mllp_max_message_bytes,
-                              idle_timeout=settings.mllp_idle_timeout or None, ssl_context=tls_context(settings))
+                              idle_timeout=settings.mllp_idle_timeout or None, ssl_context=tls_context(settings),
+                              max_connections=settings.mllp_max_connections)
         await listener.start()
         service.listener = listener
     return service

@@ -25,6 +25,7 @@ class DpiSettings(AdapterSettings):
     mllp_tls_client_ca: Path | None = None  # when set, senders must present a certificate signed by it
     mllp_max_message_bytes: int = Field(1 << 20, gt=0)
     mllp_idle_timeout: float = Field(300.0, ge=0)  # seconds; 0 = never close idle connections
+    mllp_max_connections: int = Field(200, ge=1)  # beyond it, new connections are closed at once (ADR 0012)
 
     # Charset of messages without MSH-18 ('' = UTF-8 when valid, else ISO 8859-1).
     hl7_default_charset: str = ""

@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from ..errors import BadRequest, NotFound
-from ..http import BodyLimits, Prefer, check_accept
+from ..http import BodyLimits, Prefer, check_accept, read_body
 from ..services import Services
 from .auth import authenticated
 
@@ -53,7 +53,7 @@ async def prefer(request: Request) -> Prefer:
 
 
 async def raw_body(request: Request) -> bytes:
-    return await request.body()
+    return await read_body(request, _services(request).settings.max_body_bytes)
 
 
 async def body_limits(request: Request) -> BodyLimits:

@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 from sqlalchemy import ColumnElement, Connection, Select, TextClause, and_, false, func, or_, select, text, true
 
 from fhir_server.errors import BadRequest, Issue
+from fhir_server.limits import page_size
 from fhir_server.settings import Settings
 from fhir_server.store.tables import resource
 
@@ -58,7 +59,7 @@ class SearchEngine:
         self.params = params
         self.dialect = db_dialect
         self.settings = settings or Settings()
-        self.includes = IncludeResolver(params)
+        self.includes = IncludeResolver(params, self.settings.max_include_rounds, self.settings.max_included_resources)
         self.subsetter = Subsetter(params.packages)
 
     def _context(self, base_url: str | None = None, visible: RowFilter | None = None) -> QueryContext:
@@ -184,7 +185,8 @@ class SearchEngine:
             if driver is not None and driver.ordered == (self.dialect == "sqlite"):
                 stream = (driver, [*row_filters, *others])
         cursor = Cursor.decode(request.cursor, keys) if request.cursor else None
-        count = self._page_size(request)
+        count, limited = self._page_size(request, strict)
+        issues = [*limited, *issues]
 
         bundle: dict[str, Any] = {
             "resourceType": "Bundle",
@@ -211,7 +213,8 @@ class SearchEngine:
         bundle["link"] = links
 
         matches = [Found(r.pk, r.res_type, r.res_id, r.content) for r in rows]
-        included = self.includes.resolve(conn, matches, request.includes, visible)
+        included, cut = self.includes.resolve(conn, matches, request.includes, visible, strict=strict)
+        issues.extend(cut)
         entries = [self._entry(base, m, "match", request) for m in matches]
         entries.extend(self._entry(base, f, "include", None) for f in included)
         entries.extend(_outcome_entries(issues))
@@ -262,10 +265,15 @@ class SearchEngine:
             used.append((clause.name, clause.raw_value))
         return terms, used, issues
 
-    def _page_size(self, request: SearchRequest) -> int:
+    def _page_size(self, request: SearchRequest, strict: bool) -> tuple[int, list[Issue]]:
         if request.count is None:
-            return self.settings.default_page_size
-        return min(request.count, self.settings.max_page_size)
+            return self.settings.default_page_size, []
+        count, issue = page_size(request.count, self.settings.max_page_size, strict)
+        if issue is None:
+            return count, []
+        # The links carry the page size served, so following them does not repeat the warning.
+        request.result_pairs = [(n, str(count) if n == "_count" else v) for n, v in request.result_pairs]
+        return count, [issue]
 
     def _count(self, conn: Connection, where: list[ColumnElement[bool]]) -> int:
         return int(conn.execute(select(func.count()).select_from(resource).where(*where)).scalar_one())

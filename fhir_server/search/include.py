@@ -4,6 +4,10 @@ Non-iterating specifications apply to the page's matches only; iterating ones ar
 what the previous round added, until nothing new appears or the caps are reached (a seen-set stops
 cycles). Included resources are loaded in one query per round and type, and listed round by round in
 creation order, so a Bundle's content never depends on the database's plan.
+
+The caps (`max_include_rounds` rounds, the first one included, and `max_included_resources` resources
+per page) bound what one search may make the server load; reaching one is reported, never silent
+(ADR 0012): a warning under lenient handling, a 400 under strict handling.
 """
 
 from __future__ import annotations
@@ -14,16 +18,14 @@ from typing import Any
 
 from sqlalchemy import Connection, false, select
 
-from fhir_server.errors import BadRequest
+from fhir_server.errors import BadRequest, Issue
+from fhir_server.limits import over_limit
 from fhir_server.store.tables import resource
 
 from .parse import Include
 from .predicates import RowFilter, Target, row_visibility
 from .registry import SearchParameters
 from .tables import idx_reference
-
-MAX_ROUNDS = 5
-MAX_INCLUDED = 1000
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,10 @@ def check(params: SearchParameters, includes: list[Include], res_types: list[str
 
 
 class IncludeResolver:
-    def __init__(self, params: SearchParameters) -> None:
+    def __init__(self, params: SearchParameters, max_rounds: int, max_included: int) -> None:
         self.params = params
+        self.max_rounds = max_rounds
+        self.max_included = max_included
 
     def _reference_hashes(self, source: str, code: str) -> list[int]:
         found = self.params.for_type(source)
@@ -63,25 +67,47 @@ class IncludeResolver:
                 for c in names if c in found]
 
     def resolve(self, conn: Connection, matches: list[Found], includes: list[Include],
-                visible: RowFilter | None = None) -> list[Found]:
-        """The included resources, limited to those `visible` lets the caller read."""
+                visible: RowFilter | None = None, *, strict: bool = False) -> tuple[list[Found], list[Issue]]:
+        """The included resources, limited to those `visible` lets the caller read, and the warning when a
+        cap cut them short (raised under `strict`). Only visible resources count towards the caps and the
+        look past the last round, so the warning never tells of resources the caller may not read."""
         if not includes:
-            return []
+            return [], []
         seen = {(m.res_type, m.res_id) for m in matches}
         included: list[Found] = []
         current = list(matches)
-        for round_number in range(MAX_ROUNDS):
-            specs = [s for s in includes if s.iterate or round_number == 0]
+        iterating = [s for s in includes if s.iterate]
+        for round_number in range(self.max_rounds):
+            specs = includes if round_number == 0 else iterating
             if not specs or not current:
-                break
+                return included, []
             added: list[Found] = []
             for found in sorted(self._round(conn, current, specs, visible), key=lambda f: f.pk):
-                if (found.res_type, found.res_id) not in seen and len(included) + len(added) < MAX_INCLUDED:
-                    seen.add((found.res_type, found.res_id))
-                    added.append(found)
+                if (found.res_type, found.res_id) in seen:
+                    continue
+                if len(included) + len(added) == self.max_included:
+                    included.extend(added)
+                    return included, [self._too_many(includes, strict)]
+                seen.add((found.res_type, found.res_id))
+                added.append(found)
             included.extend(added)
             current = added
-        return included
+        # The rounds are spent: say so only if one more would really have added something.
+        if iterating and current:
+            beyond = self._round(conn, current, iterating, visible)
+            if any((f.res_type, f.res_id) not in seen for f in beyond):
+                return included, [self._too_deep(includes, strict)]
+        return included, []
+
+    def _too_many(self, includes: list[Include], strict: bool) -> Issue:
+        return over_limit(f"The includes reach more than {self.max_included} resources "
+                          "(ONCOLINK_MAX_INCLUDED_RESOURCES)", f"the first {self.max_included} are included",
+                          _parameters(includes), strict)
+
+    def _too_deep(self, includes: list[Include], strict: bool) -> Issue:
+        return over_limit(f"The :iterate includes go deeper than {self.max_rounds} rounds "
+                          "(ONCOLINK_MAX_INCLUDE_ROUNDS)", f"resources beyond round {self.max_rounds} are not included",
+                          _parameters(includes), strict)
 
     def _round(self, conn: Connection, sources: list[Found], specs: list[Include], visible: RowFilter | None
                ) -> Iterable[Found]:
@@ -141,3 +167,7 @@ class IncludeResolver:
             for row in conn.execute(query):
                 yield Found(row.pk, row.res_type, row.res_id, row.content)
 
+
+def _parameters(includes: list[Include]) -> tuple[str, ...]:
+    """The parameter names (`_include`, `_revinclude`) an include issue points at."""
+    return tuple(dict.fromkeys("_revinclude" if spec.reverse else "_include" for spec in includes))

@@ -17,6 +17,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ..api.deps import ServicesDep
 from ..errors import FhirError, Forbidden, Unauthorized
+from ..http import read_body
 from ..telemonitoring import episodes
 from ..telemonitoring.handling import handle_alert
 from ..telemonitoring.tree import load_tree
@@ -109,8 +110,9 @@ def patient_view(patient_id: str, svc: ServicesDep, team: str = "", traite: str 
 
 async def _form(request: Request) -> dict[str, str]:
     """The posted urlencoded form (parsed here: FastAPI's Form needs python-multipart, a dependency for
-    one form of plain fields)."""
-    body = (await request.body()).decode("utf-8", errors="replace")
+    one form of plain fields), bounded like every request body (the login form is public)."""
+    limit = request.app.state.services.settings.max_body_bytes
+    body = (await read_body(request, limit)).decode("utf-8", errors="replace")
     return {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
 
 

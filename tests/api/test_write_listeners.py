@@ -31,8 +31,9 @@ def test_listener_sees_each_version_once_and_its_writes_commit_with_the_request(
     bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
         {"resource": patient(), "request": {"method": "POST", "url": "Patient"}} for _ in range(2)]}
     assert client.post("/fhir", json=bundle, headers=FHIR_JSON).status_code == 200
-    # The two Patients, then the two Flags the listener wrote (handed round once more).
-    assert seen == [("Patient", 1), ("Patient", 1), ("Flag", 1), ("Flag", 1)]
+    # The two Patients, then what was written in reaction (handed round once more): the request's audit
+    # record, and the two Flags the listener wrote.
+    assert seen == [("Patient", 1), ("Patient", 1), ("AuditEvent", 1), ("Flag", 1), ("Flag", 1)]
     flags = client.get("/fhir/Flag").json()
     assert flags["total"] == 2
 

@@ -168,9 +168,11 @@ def test_summary_and_elements(client: TestClient) -> None:
 
 @pytest.mark.usefixtures("five")
 def test_max_page_size_is_enforced(client: TestClient) -> None:
+    """Cut down to ONCOLINK_MAX_PAGE_SIZE, and the links say the page size served (tests/api/test_limits.py
+    checks the warning)."""
     bundle = search(client, "/fhir/Patient?_count=100000")
     assert len(ids(bundle)) == 5
-    assert links(bundle)["self"] == f"{BASE}/Patient?_count=100000"
+    assert links(bundle)["self"] == f"{BASE}/Patient?_count=1000"
 
 
 def test_paging_a_filtered_search_both_ways(client: TestClient, five: list[str]) -> None:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from adapters.dpi.mllp import END_BLOCK, START_BLOCK, frame
+from adapters.dpi.mllp import MllpSender
 from adapters.fhir_client import FhirClient
 
 MESSAGES = Path(__file__).parent / "messages"
@@ -61,35 +60,19 @@ class Ack:
         return [e[3].split("^")[0] for e in self.errors]
 
 
-class MllpClient:
-    """A sender on one persistent connection, like a DPI interface engine."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
+class MllpClient(MllpSender):
+    """A sender on one persistent connection, like a DPI interface engine; answers parsed ACKs."""
 
     @classmethod
-    async def connect(cls, port: int, ssl_context: ssl.SSLContext | None = None) -> MllpClient:
+    async def connect(cls, port: int, ssl_context: ssl.SSLContext | None = None) -> MllpClient:  # type: ignore[override]
         reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=ssl_context)
         return cls(reader, writer)
 
-    async def send_raw(self, data: bytes) -> None:
-        self.writer.write(data)
-        await self.writer.drain()
-
     async def read_ack(self, timeout: float = 30) -> bytes:
-        data = await asyncio.wait_for(self.reader.readuntil(END_BLOCK + b"\r"), timeout)
-        start = data.index(START_BLOCK)
-        return data[start + 1:-2]
+        return await self.read_answer(timeout)
 
-    async def send(self, payload: bytes, timeout: float = 30) -> Ack:
-        await self.send_raw(frame(payload))
-        return Ack.parse(await self.read_ack(timeout))
-
-    async def close(self) -> None:
-        self.writer.close()
-        with contextlib.suppress(ConnectionError, ssl.SSLError):
-            await self.writer.wait_closed()
+    async def send(self, payload: bytes, timeout: float = 30) -> Ack:  # type: ignore[override]
+        return Ack.parse(await super().send(payload, timeout))
 
 
 async def search(fhir: FhirClient, res_type: str, **params: str) -> list[dict[str, Any]]:
