@@ -326,7 +326,8 @@ class BundleProcessor:
         # Plain creates (no ifNoneExist match) are checked one by one, then written in bulk.
         creates = [e for e in entries if e.method == "POST" and e.assigned_id]
         for entry in creates:
-            self._guarded_call(entry, lambda e=entry: self.repo.check(e.res_type, e.resource))
+            # The checked body is what is stored: preparers may change it (a Subscription becomes active).
+            entry.resource = self._guarded_call(entry, lambda e=entry: self.repo.check(e.res_type, e.resource))
         results = self.repo.create_many(conn, [(e.res_type, e.assigned_id or "", e.resource) for e in creates])
         for entry, result in zip(creates, results, strict=True):
             entry.response = self._write_response(entry, result)

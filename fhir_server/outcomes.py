@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import FhirError, Issue, operation_outcome
 
@@ -37,19 +38,48 @@ def request_id(request: Request) -> str:
     return rid
 
 
-def install(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def _request_id(request: Request, call_next):  # type: ignore[no-untyped-def]
-        rid = request_id(request)
+class RequestIds:
+    """Gives every request an id (the client's `X-Request-Id`, else a new one), returns it in the
+    response headers, and turns an unexpected failure into a 500 OperationOutcome quoting it.
+
+    A plain ASGI middleware rather than `@app.middleware("http")`: Starlette's BaseHTTPMiddleware runs
+    the rest of the app in a task of its own and passes the response through memory streams, which cost
+    more per request than reading a resource by id."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"x-request-id"), "")
+        rid = rid or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+        header = (b"x-request-id", rid.encode("latin-1"))
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message = {**message, "headers": [*message.get("headers", ()), header]}
+            await send(message)
+
         try:
-            response = await call_next(request)
+            await self.app(scope, receive, send_with_id)
         except Exception:
-            log.exception("unhandled error, request id %s, %s %s", rid, request.method, request.url.path)
+            log.exception("unhandled error, request id %s, %s %s", rid, scope.get("method"), scope.get("path"))
+            if started:  # part of the answer is on the wire: nothing else can be said
+                raise
             response = outcome_response(
                 500, [Issue("fatal", "exception", f"Internal server error; quote request id {rid} to support")]
             )
-        response.headers["X-Request-Id"] = rid
-        return response
+            await response(scope, receive, send_with_id)
+
+
+def install(app: FastAPI) -> None:
+    app.add_middleware(RequestIds)
 
     @app.exception_handler(FhirError)
     async def _fhir_error(_request: Request, exc: FhirError) -> Response:

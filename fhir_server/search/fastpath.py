@@ -6,6 +6,11 @@ resource type into steps that walk the JSON dicts directly; everything else is l
 engine (`fhirpath.py`). `compile_branch` returns None for what it does not understand, so a wrong guess
 is impossible: an expression is either handled completely or not at all. Results are (type, value)
 pairs with the same types the engine reports, which the tests check on real resources.
+
+The commonest branches — a chain of element names from the resource, optionally cast and filtered by
+`where(resolve() is T)` — are also resolved against the model at compile time (`static_typed`): the
+JSON keys and result types are then constants, and indexing a resource costs a few dict lookups per
+parameter instead of a walk that looks the model up for every node.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from . import model
@@ -43,6 +49,9 @@ class CompiledPath:
     text: str
     run: Callable[[list[Node]], list[Node]]
     first_keys: frozenset[str] | None = None
+    # The same results straight from the resource, for branches resolved at compile time (see
+    # `static_typed`); None for the others.
+    typed: Callable[[dict[str, Any]], list[Typed]] | None = None
 
     def evaluate(self, start: list[Node]) -> list[Typed]:
         type_of = model.type_of
@@ -123,7 +132,133 @@ def compile_branch(branch: str, start_path: str, relative: bool = False) -> Comp
             nodes = step(nodes)
         return nodes
 
-    return CompiledPath(branch, run, first_keys)
+    typed = None if relative else static_typed([raw.strip() for raw in raw_steps], start_path)
+    return CompiledPath(branch, run, first_keys, typed)
+
+
+_RESERVED_NAMES = frozenset({"where", "as", "ofType", "extension", "first", "exists", "resolve"})
+
+
+def static_typed(steps: list[str], start_path: str) -> Callable[[dict[str, Any]], list[Typed]] | None:
+    """`steps` (after the root) as a function of the resource, when the model fixes every JSON key and
+    result type at compile time: element names, each but the last reaching a single non-choice child
+    that is not a resource of any type (whose actual type would only be known from the data), then any
+    of `as(T)`/`ofType(T)`, `where(resolve() is T)` and `where(element = 'literal')`. None otherwise.
+
+    It gives what `run` + `evaluate` give from the resource root, in the same order: intermediate
+    values that are not objects lead nowhere in the generic steps either; casts of statically typed
+    values are decided by the type alone; the filters keep or drop each value on its own, so their
+    order does not matter."""
+    if start_path == model.RESOURCE_TYPE:
+        return None
+    names: list[str] = []
+    position = 0
+    while position < len(steps):
+        match = _STEP_NAME.match(steps[position])
+        if match is None or match.group(2) is not None or match.group(1) in _RESERVED_NAMES:
+            break
+        names.append(match.group(1))
+        position += 1
+    if not names:
+        return None
+    path = start_path
+    inner: list[str] = []
+    for name in names[:-1]:
+        found = model.children(path, name)
+        if len(found) != 1 or model.type_of(found[0].path) == model.RESOURCE_TYPE:
+            return None
+        inner.append(found[0].key)
+        path = found[0].path
+    last = model.children(path, names[-1])
+    if any(model.type_of(child.path) == model.RESOURCE_TYPE for child in last):
+        return None
+    checks: list[Callable[[model.Child, Any], bool]] = []
+    for raw in steps[position:]:
+        if cast := _STEP_CAST.match(raw):
+            last = tuple(child for child in last if model.is_a(model.type_of(child.path), cast.group(2)))
+        elif resolve := _STEP_RESOLVE.match(raw):
+            checks.append(lambda _child, value, wanted=resolve.group(1): _reference_is(value, wanted))
+        elif equals := _STEP_WHERE_EQ.match(raw):
+            checks.append(_equals_check(equals.group(1), equals.group(2)))
+        else:
+            return None
+    leaves = tuple(
+        (child.key, model.type_of(child.path),
+         tuple(partial(check, child) for check in checks))
+        for child in last
+    )
+    return _chain(tuple(inner), leaves)
+
+
+def _equals_check(element: str, literal: str) -> Callable[[model.Child, Any], bool]:
+    """`where(element = 'literal')` on one value found at `child`: the values of `element` are exactly
+    [literal], as `_where_equals_step` decides it."""
+    keys: dict[str, tuple[str, ...]] = {}
+
+    def check(child: model.Child, value: Any) -> bool:
+        if not isinstance(value, dict):
+            return False
+        found_keys = keys.get(child.path)
+        if found_keys is None:
+            found_keys = keys[child.path] = tuple(c.key for c in model.children(child.path, element))
+        found: list[Any] = []
+        for key in found_keys:
+            item = value.get(key)
+            if isinstance(item, list):
+                found.extend(i for i in item if i is not None)
+            elif item is not None:
+                found.append(item)
+        return found == [literal]
+
+    return check
+
+
+Leaf = tuple[str, str, tuple[Callable[[Any], bool], ...]]  # JSON key, FHIR type, filters
+
+
+def _chain(inner: tuple[str, ...], leaves: tuple[Leaf, ...]) -> Callable[[dict[str, Any]], list[Typed]]:
+    def collect(nodes: list[dict[str, Any]]) -> list[Typed]:
+        out: list[Typed] = []
+        for node in nodes:
+            for key, type_name, checks in leaves:
+                found = node.get(key)
+                if found is None:
+                    continue
+                items = [item for item in found if item is not None] if isinstance(found, list) else [found]
+                for check in checks:
+                    items = [item for item in items if check(item)]
+                out.extend((type_name, item) for item in items)
+        return out
+
+    def typed(resource: dict[str, Any]) -> list[Typed]:
+        nodes = [resource]
+        for key in inner:
+            reached: list[dict[str, Any]] = []
+            for node in nodes:
+                found = node.get(key)
+                if isinstance(found, list):
+                    reached.extend(item for item in found if isinstance(item, dict))
+                elif isinstance(found, dict):
+                    reached.append(found)
+            if not reached:
+                return []
+            nodes = reached
+        return collect(nodes)
+
+    if inner or len(leaves) != 1 or leaves[0][2]:
+        return typed
+    ((only_key, only_type, _),) = leaves
+
+    def single(resource: dict[str, Any]) -> list[Typed]:
+        """One element of the resource itself (`Patient.gender`, `Patient.name`): the commonest case."""
+        found = resource.get(only_key)
+        if found is None:
+            return []
+        if isinstance(found, list):
+            return [(only_type, item) for item in found if item is not None]
+        return [(only_type, found)]
+
+    return single
 
 
 def _compile_exists_not_false(path: str, start_path: str, relative: bool) -> CompiledPath | None:

@@ -19,7 +19,8 @@ from typing import Any
 from sqlalchemy import Connection, delete
 
 from .extract import EXTRACTORS, Emitted, Row, composite, reference, token
-from .registry import SearchParameters
+from .fastpath import Typed
+from .registry import PlanItem, SearchParameters
 from .tables import INDEX_TABLES
 
 log = logging.getLogger(__name__)
@@ -36,30 +37,36 @@ class SearchIndexer:
 
     def rows(self, res_type: str, resource: dict[str, Any]) -> dict[str, list[Row]]:
         """Index rows of one resource by table kind, deduplicated (without `res_pk` and `res_type`)."""
-        by_table: dict[str, dict[Row, None]] = {kind: {} for kind in INDEX_TABLES}
-        start = [(resource, res_type)]
-        for item in self.params.plan(res_type):
-            if item.keys is not None and item.keys.isdisjoint(resource.keys()):
-                continue
-            param = item.param
-            emitted: list[Emitted]
-            if param.type == "composite":
-                emitted = composite.rows(self.params, param, res_type, resource)
+        emitted: dict[Emitted, None] = {}
+        for item in self.params.plan(res_type).relevant(resource):
+            emitted.update(dict.fromkeys(self.item_rows(item, res_type, resource)))
+        by_table: dict[str, list[Row]] = {kind: [] for kind in INDEX_TABLES}
+        for kind, row in emitted:
+            by_table[kind].append(row)
+        return by_table
+
+    def item_rows(self, item: PlanItem, res_type: str, resource: dict[str, Any],
+                  values: list[Typed] | None = None) -> list[Emitted]:
+        """The rows of one parameter of `resource`, from `values` when given (the tests pass the FHIRPath
+        engine's), else from the compiled paths."""
+        param = item.param
+        if param.type == "composite":
+            return composite.rows(self.params, param, res_type, resource)
+        if values is None:
+            if item.typed is not None:
+                values = item.typed(resource)
             else:
+                start = [(resource, res_type)]
                 values = [typed for path in item.fast for typed in path.evaluate(start)]
-                for slow in item.slow:
-                    values.extend(self.params.guarded(slow, resource, param))
-                if not values:
-                    continue
-                if param.type == "reference":
-                    emitted = reference.rows(item.hash_type, item.key, values, self.base_url)
-                elif item.code_system:
-                    emitted = token.rows(item.hash_type, item.key, values, item.code_system)
-                else:
-                    emitted = EXTRACTORS[param.type](item.hash_type, item.key, values)
-            for kind, row in emitted:
-                by_table[kind][row] = None
-        return {kind: list(rows) for kind, rows in by_table.items()}
+            for slow in item.slow:
+                values.extend(self.params.guarded(slow, resource, param))
+        if not values:
+            return []
+        if param.type == "reference":
+            return reference.rows(item.hash_type, item.key, values, self.base_url)
+        if item.code_system:
+            return token.rows(item.hash_type, item.key, values, item.code_system)
+        return EXTRACTORS[param.type](item.hash_type, item.key, values)
 
     def replace(self, conn: Connection, pk: int, res_type: str, resource: dict[str, Any] | None, *,
                 fresh: bool = False) -> None:

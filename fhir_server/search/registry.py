@@ -86,6 +86,47 @@ class PlanItem:
     fast: tuple[fastpath.CompiledPath, ...]
     slow: tuple[Callable[..., list[Typed]], ...]
     code_system: str = ""  # implied by a required binding, for `code` values of token parameters
+    # The direct branches as one function of the resource, when all of them are resolved at compile
+    # time (`fastpath.static_typed`); None: evaluate `fast` one by one.
+    typed: Callable[[dict[str, Any]], list[Typed]] | None = None
+
+
+@dataclass(frozen=True)
+class TypePlan:
+    """Everything indexing one resource type evaluates, and which of it a resource's top-level keys
+    can feed: a Patient with 8 keys looks at the parameters those keys reach, not at all 28."""
+
+    items: tuple[PlanItem, ...]
+    by_key: dict[str, tuple[int, ...]]  # top-level JSON key → positions in `items`
+    always: tuple[int, ...]  # positions evaluated on every resource (composites, engine fallbacks…)
+
+    def relevant(self, resource: dict[str, Any]) -> list[PlanItem]:
+        """The items that may yield values for `resource`, in plan order."""
+        by_key = self.by_key
+        positions = set(self.always)
+        for key in resource:
+            found = by_key.get(key)
+            if found is not None:
+                positions.update(found)
+        items = self.items
+        return [items[position] for position in sorted(positions)]
+
+
+def _fused(paths: tuple[fastpath.CompiledPath, ...]) -> Callable[[dict[str, Any]], list[Typed]] | None:
+    functions = [path.typed for path in paths]
+    if not functions or any(function is None for function in functions):
+        return None
+    if len(functions) == 1:
+        return functions[0]
+    ready = [function for function in functions if function is not None]
+
+    def typed(resource: dict[str, Any]) -> list[Typed]:
+        out: list[Typed] = []
+        for function in ready:
+            out.extend(function(resource))
+        return out
+
+    return typed
 
 
 class SearchParameters:
@@ -98,7 +139,7 @@ class SearchParameters:
         self._by_type: dict[str, dict[str, SearchParam]] = {}
         self._compiled: dict[tuple[str, str, str], _Compiled] = {}
         self._types: list[str] | None = None
-        self._plans: dict[str, list[PlanItem]] = {}
+        self._plans: dict[str, TypePlan] = {}
         self._aliases: dict[str, dict[str, str]] = {}
         self._targeting: dict[str, list[str]] | None = None
         by_url: dict[str, dict[str, Any]] = {}
@@ -236,12 +277,12 @@ class SearchParameters:
             return False
         return all(model.PATH_TO_TYPE.get(path.text.strip()) in ("code", "boolean") for path in compiled.fast)
 
-    def plan(self, res_type: str) -> list[PlanItem]:
+    def plan(self, res_type: str) -> TypePlan:
         """What indexing a resource of `res_type` evaluates, compiled once: per indexed parameter its
         hash namespace, its direct paths and engine fallbacks, and the top-level keys it can read."""
-        found = self._plans.get(res_type)
-        if found is None:
-            found = []
+        plan = self._plans.get(res_type)
+        if plan is None:
+            found: list[PlanItem] = []
             for param in self.for_type(res_type).values():
                 if not param.indexed or self.index_key(res_type, param.code) != param.code:
                     continue
@@ -254,10 +295,17 @@ class SearchParameters:
                 implied = ""
                 if param.type == "token" and not compiled.slow:
                     implied = self.implied.system(res_type, tuple(path.text for path in compiled.fast))
-                found.append(PlanItem(param, param.hash_type(res_type), param.code, keys, tuple(compiled.fast),
-                                      tuple(compiled.slow), implied))
-            self._plans[res_type] = found
-        return found
+                fast = tuple(compiled.fast)
+                found.append(PlanItem(param, param.hash_type(res_type), param.code, keys, fast,
+                                      tuple(compiled.slow), implied, _fused(fast)))
+            by_key: dict[str, list[int]] = {}
+            for position, item in enumerate(found):
+                for key in item.keys or ():
+                    by_key.setdefault(key, []).append(position)
+            always = tuple(position for position, item in enumerate(found) if item.keys is None)
+            plan = TypePlan(tuple(found), {key: tuple(p) for key, p in by_key.items()}, always)
+            self._plans[res_type] = plan
+        return plan
 
     def base_nodes(self, param: SearchParam, res_type: str, resource: dict[str, Any]) -> list[fastpath.Node]:
         """The nodes a composite parameter's components are evaluated on (e.g. each Observation.component)."""

@@ -8,6 +8,7 @@ row locks (`SELECT … FOR UPDATE`) serialise writers of one resource there.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +24,9 @@ def _json_dumps(value: object) -> str:
 
 PreCommitHook = Callable[[Connection], None]
 
+# How long a SQLite writer waits for the write lock before the database refuses ("database is locked").
+SQLITE_BUSY_SECONDS = 60
+
 
 class Database:
     """One database: an engine plus read and write transaction scopes."""
@@ -33,6 +37,13 @@ class Database:
         # write (outbox rows, reactions of the pathway engine, audit) commits or rolls back with it.
         self.before_commit: list[PreCommitHook] = []
         self.dialect = self.url.get_backend_name()
+        # SQLite has one writer at a time. Writers of this process queue on this lock rather than on the
+        # database's: a waiter blocked in BEGIN IMMEDIATE polls with growing sleeps (up to 100 ms in
+        # SQLite's busy handler) and wakes up late, whereas the lock hands over as soon as the previous
+        # write scope ends. Reentrant, so a nested write scope behaves as it did without it; a writer that
+        # waits longer than the busy timeout goes on to meet SQLite's own refusal, as before; writers in
+        # other processes still meet the busy timeout.
+        self._writers = threading.RLock() if self.dialect == "sqlite" else None
         if self.dialect == "sqlite":
             self.engine = self._sqlite_engine(url, echo)
         else:
@@ -56,7 +67,7 @@ class Database:
             echo=echo,
             json_serializer=_json_dumps,
             json_deserializer=orjson.loads,
-            connect_args={"check_same_thread": False, "timeout": 60},
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS},
         )
 
         @event.listens_for(engine, "connect")
@@ -67,7 +78,7 @@ class Database:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=60000")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
             # Index maintenance touches many B-tree pages per write: keep them in memory (64 MiB cache,
             # 128 MiB memory-mapped reads) rather than re-reading them through the VFS.
             cursor.execute("PRAGMA cache_size=-65536")
@@ -85,10 +96,16 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A transaction that will write: committed on success, rolled back on any exception."""
-        with self.engine.connect().execution_options(write=True) as conn, conn.begin():
-            yield conn
-            for hook in self.before_commit:
-                hook(conn)
+        queued = self._writers is not None and self._writers.acquire(timeout=SQLITE_BUSY_SECONDS)
+        try:
+            with self.engine.connect().execution_options(write=True) as conn, conn.begin():
+                yield conn
+                for hook in self.before_commit:
+                    hook(conn)
+        finally:
+            if queued:
+                assert self._writers is not None
+                self._writers.release()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
