@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     auth_jwks_min_refetch_seconds: float = 30
     auth_http_timeout_seconds: float = 5
     auth_leeway_seconds: float = 30
+    # A verified token is remembered this long (never past its expiry); a key the issuer withdraws stops
+    # being trusted within that delay. 0 verifies every request.
+    auth_token_cache_seconds: float = Field(default=30, ge=0)
     # Subscriptions (fhir_server/subscriptions, ADR 0011): how often `oncolink serve` sends due notifications
     # (0 leaves it to `oncolink subscriptions deliver`), failures before the Subscription goes to
     # status=error, the first retry delay (doubled at each failure) and the receiver's HTTP timeout.

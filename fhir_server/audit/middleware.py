@@ -2,15 +2,17 @@
 
 Runs around every request; the protected routes (FHIR API, HL7 v2 over HTTP, worklist pages) are
 recorded, the public documents (CapabilityStatement, SMART discovery, login form) are not. The event is
-queued for the background writer, so the response is not delayed by its own audit record.
+queued for the background writer, so the response is not delayed by its own audit record. A plain ASGI
+middleware (as `outcomes.RequestIds`): it only needs the response status, not the response itself.
 """
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
-from starlette.responses import Response
+from typing import Any
 
-from ..outcomes import request_id
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
 from ..resources import now_ms
 from ..security.context import Caller
 from .events import rest_event
@@ -20,28 +22,49 @@ PUBLIC = frozenset({"/fhir/metadata", "/fhir/.well-known/smart-configuration", "
                     "/worklist/logout", "/worklist/static/worklist.css"})
 
 
+class AuditRequests:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not path.startswith(AUDITED) or path in PUBLIC:
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def send_noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_status)
+        finally:
+            _record(scope, path, status)
+
+
+def _record(scope: Scope, path: str, status: int) -> None:
+    state: dict[str, Any] = scope.get("state") or {}
+    caller: Caller | None = state.get("caller")
+    if caller is not None and caller.audited and status < 400:
+        return
+    services = scope["app"].state.services
+    if services.audit is None:
+        return
+    path_params = scope.get("path_params") or {}
+    entities = []
+    if "res_type" in path_params and "res_id" in path_params:
+        entities.append(f"{path_params['res_type']}/{path_params['res_id']}")
+    client = scope.get("client")
+    query = scope.get("query_string", b"").decode("latin-1")
+    services.audit.submit(rest_event(
+        interaction=caller.interaction if caller else "operation", status=status, recorded=now_ms(),
+        principal=caller.access.principal if caller else None, address=client[0] if client else None,
+        request_id=state.get("request_id", ""), observer=services.settings.audit_observer, entities=entities,
+        query=query or None, description=f"{scope.get('method')} {path} → HTTP {status}"))
+
+
 def install(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def _audit(request: Request, call_next):  # type: ignore[no-untyped-def]
-        response: Response = await call_next(request)
-        path = request.url.path
-        if not path.startswith(AUDITED) or path in PUBLIC:
-            return response
-        caller: Caller | None = getattr(request.state, "caller", None)
-        if caller is not None and caller.audited and response.status_code < 400:
-            return response
-        services = request.app.state.services
-        if services.audit is None:
-            return response
-        path_params = request.scope.get("path_params") or {}
-        entities = []
-        if "res_type" in path_params and "res_id" in path_params:
-            entities.append(f"{path_params['res_type']}/{path_params['res_id']}")
-        client = request.client
-        services.audit.submit(rest_event(
-            interaction=caller.interaction if caller else "operation", status=response.status_code,
-            recorded=now_ms(), principal=caller.access.principal if caller else None,
-            address=client.host if client else None, request_id=request_id(request),
-            observer=services.settings.audit_observer, entities=entities,
-            query=request.url.query or None, description=f"{request.method} {path} → HTTP {response.status_code}"))
-        return response
+    app.add_middleware(AuditRequests)

@@ -10,6 +10,9 @@ an unverified claim.
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -95,7 +98,7 @@ class TokenVerifier:
     JWKS cache inside is what makes verification cheap)."""
 
     def __init__(self, jwks: JwksCache, *, issuer: str, audience: str, leeway_seconds: float = 30,
-                 claim_names: ClaimNames | None = None) -> None:
+                 claim_names: ClaimNames | None = None, cache_seconds: float = 0, cache_size: int = 10_000) -> None:
         if not issuer or not audience:
             raise ValueError("an issuer and an audience are required to verify tokens")
         self.jwks = jwks
@@ -103,6 +106,12 @@ class TokenVerifier:
         self.audience = audience
         self.leeway_seconds = leeway_seconds
         self.claim_names = claim_names or ClaimNames()
+        # Verified tokens, remembered for `cache_seconds` (never past their `exp`): a client sends the same
+        # token with every request, and checking its signature again each time is most of the cost.
+        self.cache_seconds = cache_seconds
+        self._cache_size = cache_size
+        self._verified: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
+        self._lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TokenVerifier:
@@ -113,7 +122,8 @@ class TokenVerifier:
                          timeout_seconds=settings.auth_http_timeout_seconds)
         return cls(jwks, issuer=settings.auth_issuer, audience=settings.auth_audience,
                    leeway_seconds=settings.auth_leeway_seconds,
-                   claim_names=ClaimNames(role=settings.auth_role_claim))
+                   claim_names=ClaimNames(role=settings.auth_role_claim),
+                   cache_seconds=settings.auth_token_cache_seconds)
 
     def verify_header(self, authorization: str | None) -> Principal:
         """`verify` applied to the token of an `Authorization` header value."""
@@ -123,6 +133,25 @@ class TokenVerifier:
         """The principal of a valid token; TokenError (with a client-safe reason) otherwise."""
         if len(token) > MAX_TOKEN_BYTES:
             raise TokenError("token too large")
+        if self.cache_seconds > 0:
+            now = time.time()
+            with self._lock:
+                cached = self._verified.get(token)
+            if cached is not None and cached[0] > now:
+                return cached[1]
+            principal = self._verify(token)
+            until = now + self.cache_seconds
+            if principal.expires_at is not None:
+                until = min(until, principal.expires_at + self.leeway_seconds)
+            with self._lock:
+                self._verified[token] = (until, principal)
+                self._verified.move_to_end(token)
+                while len(self._verified) > self._cache_size:
+                    self._verified.popitem(last=False)
+            return principal
+        return self._verify(token)
+
+    def _verify(self, token: str) -> Principal:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError:

@@ -32,7 +32,8 @@ subscription_owner = Table(
     Column("claims", JSON, nullable=False),
 )
 
-# `Connection.info` key: the owners' access already built in this transaction, by subscription id.
+# `Connection.info` key: (transaction, the owners' access built in it by subscription id). The info dict
+# outlives the transaction on a pooled connection; an owner replaced since must not be served stale.
 _CACHE = "oncolink.subscriber_access"
 
 
@@ -61,7 +62,11 @@ class SubscriberRights:
         return True
 
     def _access(self, conn: Connection, subscription_id: str) -> Access | None:
-        cache: dict[str, Access | None] = conn.info.setdefault(_CACHE, {})
+        transaction = conn.get_transaction()
+        held = conn.info.get(_CACHE)
+        if held is None or held[0] is not transaction:
+            held = conn.info[_CACHE] = (transaction, {})
+        cache: dict[str, Access | None] = held[1]
         if subscription_id not in cache:
             claims = conn.execute(sa.select(subscription_owner.c.claims).where(
                 subscription_owner.c.subscription_id == subscription_id)).scalar()

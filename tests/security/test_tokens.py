@@ -228,3 +228,16 @@ def test_www_authenticate_header(issuer: DevIssuer, verifier: TokenVerifier) -> 
     assert info.value.www_authenticate == (
         'Bearer realm="oncolink-fhir", error="invalid_token", error_description="token expired"')
     assert 'error_description="algorithm x"' in TokenError('algorithm "x"').www_authenticate
+
+
+def test_verified_tokens_are_remembered_but_never_past_their_expiry(jwks: JwksCache, issuer: DevIssuer) -> None:
+    verifier = TokenVerifier(jwks, issuer=issuer.issuer, audience=issuer.audience, leeway_seconds=0,
+                             cache_seconds=60)
+    token = issuer.sign(_claims(issuer))
+    short = issuer.sign(_claims(issuer, exp=int(time.time()) + 1))
+    first = verifier.verify(token)
+    verifier.verify(short)
+    issuer.rotate("RS256")  # the key is gone from the JWKS: only the remembered answer can accept it now
+    assert verifier.verify(token) is first
+    time.sleep(1.2)
+    assert _refused(verifier, short) == "token expired"  # remembered only until its exp
