@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
 
@@ -35,3 +37,19 @@ def serve(app: FastAPI) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def wait_until_serving(proc: subprocess.Popen[str] | subprocess.Popen[bytes], port: int, seconds: float = 90) -> None:
+    """Block until `oncolink serve` in `proc` answers its CapabilityStatement on `port`; fail the test,
+    with what the process wrote on stderr when it was captured, if it dies or takes longer than `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/fhir/metadata", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            raise AssertionError(f"server died: {proc.stderr.read() if proc.stderr else proc.returncode}")
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.2)

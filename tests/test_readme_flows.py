@@ -12,14 +12,12 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.live_server import free_port
+from tests.live_server import free_port, wait_until_serving
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = "@@block-done@@"
@@ -47,16 +45,7 @@ def server(tmp_path: Path, package_cache: Path) -> Iterator[dict[str, str]]:
         env.pop(name, None)
     proc = subprocess.Popen([sys.executable, "-m", "fhir_server", "serve", "--dev"], env=env, cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/fhir/metadata", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else "server died"
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.2)
+    wait_until_serving(proc, port)
     env["ONCOLINK_TEST_TMP"] = str(tmp_path)
     try:
         yield env

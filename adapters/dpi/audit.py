@@ -7,7 +7,6 @@ itself: which message, from whom, over which transport, and why, for the interfa
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,5 +42,4 @@ def refused_message(*, control_id: str, message_type: str, sender: str, transpor
     }
     if event_code:
         event["subtype"] = [{"system": V2_EVENT, "code": event_code}]
-    event["id"] = str(uuid.uuid4())
     return event

@@ -166,13 +166,13 @@ class Access:
         compartment = self.compartment
         if self.rule is None or self.rule.patients == "none":
             return sa.false() if known_type is not None else res_type.not_in(sorted(compartment.types))
+        if known_type == "Patient":
+            # A Patient is reached by its own id; its `link` to another Patient record grants nothing.
+            return res_id.in_(self.patients)
         identities = compartment.identities(known_type) if known_type else compartment.all_identities
         ref = idx_reference.alias("access_ref")
         linked = sa.exists().where(ref.c.res_pk == pk, ref.c.hash_identity.in_(identities),
                                    ref.c.target_type == "Patient", ref.c.target_id.in_(self.patients))
-        if known_type == "Patient":
-            # A Patient is reached by its own id; its `link` to another Patient record grants nothing.
-            return res_id.in_(self.patients)
         if known_type is not None:
             return linked if identities else sa.false()
         own = sa.and_(res_type == "Patient", res_id.in_(self.patients))

@@ -22,8 +22,9 @@ COOKIE = "oncolink_worklist"
 LOGIN = "/worklist/login"
 
 
-def _safe_next(target: str) -> str:
-    """Only a worklist path: a login link must never send the user to another site."""
+def next_target(target: str) -> str:
+    """Where to go after logging in: only a worklist path, a login link must never send the user to
+    another site."""
     return target if target.startswith("/worklist") and not target.startswith("//") else "/worklist"
 
 
@@ -50,7 +51,3 @@ async def check_login(request: Request, token: str) -> Access:
     access = await authenticate(request, f"Bearer {token.strip()}")
     require_establishment(access, "consulter la file active")
     return access
-
-
-def next_target(value: str) -> str:
-    return _safe_next(value or "/worklist")

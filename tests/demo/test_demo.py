@@ -7,7 +7,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from fhir_server.security.dev_issuer import DevIssuer
 from fhir_server.settings import Settings
 from tests.adapters.dpi.conftest import _reset_journal
 from tests.adapters.mssante.conftest import reset_outbox
-from tests.live_server import free_port
+from tests.live_server import free_port, wait_until_serving
 
 ROOT = Path(__file__).resolve().parents[2]
 IPP_SYSTEM = "urn:oid:1.2.250.1.999.1.1"  # mappings/demo/hospital.toml [hospital] authority_oid
@@ -54,16 +53,8 @@ def live(db_url: str, tmp_path: Path, dev_issuer: DevIssuer) -> Iterator[Live]:
            "ONCOLINK_MISSING_CHECK_SECONDS": "0", "ONCOLINK_LOG_LEVEL": "warning",
            **dev_issuer.settings_env(), **dev_issuer.client_env()}
     proc = subprocess.Popen([sys.executable, "-m", "fhir_server", "serve"], env=env, cwd=ROOT)
-    deadline = time.monotonic() + 90
     try:
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/fhir/metadata", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
+        wait_until_serving(proc, port)
         yield Live(f"http://127.0.0.1:{port}", mllp, outbox, dev_issuer.tokens()["administrator"])
     finally:
         proc.terminate()

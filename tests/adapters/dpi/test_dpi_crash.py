@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -17,7 +16,7 @@ from adapters.dpi.mllp import END_BLOCK, frame
 from bench.dpi_mllp import adt_messages
 from fhir_server.security.dev_issuer import DevIssuer
 from tests.adapters.dpi.conftest import _reset_journal
-from tests.live_server import free_port
+from tests.live_server import free_port, wait_until_serving
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -26,15 +25,8 @@ def _start(db_url: str, port: int, mllp: int, issuer: DevIssuer) -> subprocess.P
     env = {**os.environ, "ONCOLINK_DATABASE_URL": db_url, "ONCOLINK_PORT": str(port), "ONCOLINK_MLLP_PORT": str(mllp),
            "ONCOLINK_LOG_LEVEL": "warning", **issuer.settings_env(), **issuer.client_env()}
     proc = subprocess.Popen([sys.executable, "-m", "fhir_server", "serve"], env=env, cwd=ROOT)
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/fhir/metadata", timeout=2).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.2)
+    wait_until_serving(proc, port)
+    return proc
 
 
 async def _sender(mllp: int, payloads: list[bytes], acked: list[bytes]) -> None:
