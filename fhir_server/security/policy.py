@@ -40,6 +40,13 @@ from .tokens import Principal
 PatientReach = Literal["establishment", "care-team", "own", "none"]
 PATIENT_COMPARTMENT = "http://hl7.org/fhir/CompartmentDefinition/patient"
 AUDIT_TYPE = "AuditEvent"
+# One alias for every access probe: each probe is its own correlated EXISTS, so they never clash, and an
+# alias built per search would rebuild its column collection every time (a fifth of a filtered search's
+# Python time, profiled).
+_ACCESS_REF = idx_reference.alias("access_ref")
+# Care teams whose predicates are kept (one entry per team, scopes and role: a few kilobytes each); past
+# this the memo starts again empty rather than growing with every team ever seen.
+_TEAMS_KEPT = 4096
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,7 @@ class PatientCompartment:
             entry["code"]: tuple(entry.get("param") or ()) for entry in definition.get("resource") or []
             if entry.get("param")}
         self.types: frozenset[str] = frozenset({"Patient", *self._codes})
+        self.sorted_types: tuple[str, ...] = tuple(sorted(self.types))
         self._identities: dict[str, tuple[int, ...]] = {}
 
     def identities(self, res_type: str) -> tuple[int, ...]:
@@ -102,6 +110,10 @@ class Access:
     compartment: PatientCompartment = field(repr=False, compare=False)
     patients: Any = None
     context: Context | None = None
+    # Predicates on the `resource` table itself, by (known type, interaction): shared by every request of
+    # the same care team and scopes (see `AccessPolicy.access`), so a pharmacist's searches build them once.
+    memo: dict[tuple[str | None, str], ColumnElement[bool] | None] = field(
+        default_factory=dict, repr=False, compare=False)
 
     @property
     def role(self) -> str:
@@ -129,6 +141,15 @@ class Access:
         `known_type` (a type-level search, an include of one type) lets the predicate drop the branches
         of other types. Without it, rows are also limited to the types the scopes grant `interaction` on
         (a system-level search by a pharmacist returns no Practitioner it has no scope for)."""
+        if pk is not resource.c.pk:
+            return self._condition(pk, res_type, res_id, known_type, interaction)
+        key = (known_type, interaction)
+        if key not in self.memo:
+            self.memo[key] = self._condition(pk, res_type, res_id, known_type, interaction)
+        return self.memo[key]
+
+    def _condition(self, pk: ColumnElement[Any], res_type: ColumnElement[str], res_id: ColumnElement[str],
+                   known_type: str | None, interaction: Interaction) -> ColumnElement[bool] | None:
         rule = self.rule
         if rule is None:
             return sa.false()
@@ -165,18 +186,19 @@ class Access:
         that is not patient data."""
         compartment = self.compartment
         if self.rule is None or self.rule.patients == "none":
-            return sa.false() if known_type is not None else res_type.not_in(sorted(compartment.types))
+            return sa.false() if known_type is not None else res_type.not_in(compartment.sorted_types)
         if known_type == "Patient":
             # A Patient is reached by its own id; its `link` to another Patient record grants nothing.
             return res_id.in_(self.patients)
         identities = compartment.identities(known_type) if known_type else compartment.all_identities
-        ref = idx_reference.alias("access_ref")
+        ref = _ACCESS_REF
         linked = sa.exists().where(ref.c.res_pk == pk, ref.c.hash_identity.in_(identities),
-                                   ref.c.target_type == "Patient", ref.c.target_id.in_(self.patients))
+                                   ref.c.target_type == "Patient", ref.c.target_id.in_(self.patients)
+                                   ).correlate_except(ref)
         if known_type is not None:
             return linked if identities else sa.false()
         own = sa.and_(res_type == "Patient", res_id.in_(self.patients))
-        return sa.or_(res_type.not_in(sorted(compartment.types)), own, linked)
+        return sa.or_(res_type.not_in(compartment.sorted_types), own, linked)
 
     def resource_condition_needed(self, res_type: str) -> bool:
         """Whether rows of `res_type` need the visibility predicate at all (most calls by the hospital
@@ -214,6 +236,7 @@ class AccessPolicy:
         self.compartment = compartment
         self._cache_seconds = organization_cache_seconds
         self._organizations: dict[tuple[str, ...], tuple[float, tuple[str, ...]]] = {}
+        self._teams: dict[tuple[Any, ...], tuple[Any, dict[Any, Any]]] = {}
         self._lock = threading.Lock()
 
     def access(self, principal: Principal, conn_factory: Any, finder: Any) -> Access:
@@ -229,8 +252,15 @@ class AccessPolicy:
         members = set(self._organization_refs(principal.organizations, conn_factory, finder))
         if principal.fhir_user and "/" in principal.fhir_user:
             members.add("/".join(principal.fhir_user.rsplit("/", 2)[-2:]))  # absolute fhirUser URLs too
-        patients = sa.select(care_access.c.patient_id).where(care_access.c.member.in_(sorted(members)))
-        return Access(principal, rule, self.compartment, patients, context)
+        key = (principal.role, tuple(sorted(members)), principal.scopes, context)
+        with self._lock:
+            team = self._teams.get(key)
+            if team is None:
+                if len(self._teams) >= _TEAMS_KEPT:
+                    self._teams.clear()
+                patients = sa.select(care_access.c.patient_id).where(care_access.c.member.in_(key[1]))
+                team = self._teams[key] = (patients, {})
+        return Access(principal, rule, self.compartment, team[0], context, team[1])
 
     def _organization_refs(self, identifiers: tuple[str, ...], conn_factory: Any, finder: Any) -> tuple[str, ...]:
         if not identifiers:
