@@ -6,17 +6,21 @@ the same JSON documents into a one-table schema for creates, a raw primary-key S
 
 from __future__ import annotations
 
+import argparse
+import os
 import random
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import httpx
 import orjson
 import sqlalchemy as sa
 
-from .common import ROOT, Target, auth, machine, percentile, record, server, targets
+from .common import PG_ADMIN_URL, ROOT, Target, auth, machine, percentile, record, server, targets
 from .data import patient, transaction
 from .profile_create import profile
 
@@ -79,9 +83,9 @@ def raw_insert_baseline(url: str, bundles: list[bytes]) -> float:
     return elapsed
 
 
-def read_latencies(base: str, ids: list[str]) -> list[float]:
+def read_latencies(base: str, ids: list[str], samples: int = READ_SAMPLES) -> list[float]:
     rng = random.Random(7)
-    sample = [rng.choice(ids) for _ in range(READ_SAMPLES)]
+    sample = [rng.choice(ids) for _ in range(samples)]
     timings = []
     with httpx.Client(timeout=30, headers=auth()) as http:
         for rid in sample[:200]:  # warm-up: connection, caches
@@ -94,9 +98,9 @@ def read_latencies(base: str, ids: list[str]) -> list[float]:
     return timings
 
 
-def raw_read_baseline(url: str, ids: list[str]) -> list[float]:
+def raw_read_baseline(url: str, ids: list[str], samples: int = READ_SAMPLES) -> list[float]:
     rng = random.Random(7)
-    sample = [rng.choice(ids) for _ in range(READ_SAMPLES)]
+    sample = [rng.choice(ids) for _ in range(samples)]
     engine = sa.create_engine(url)
     query = sa.text("SELECT content FROM resource WHERE res_type = 'Patient' AND res_id = :id")
     timings = []
@@ -134,7 +138,77 @@ def run_target(target: Target) -> dict[str, float]:
     }
 
 
-def main() -> None:
+@contextmanager
+def kept_targets(name: str) -> Iterator[list[Target]]:
+    """Databases named `name` that outlive the run (a SQLite file under var/bench, a PostgreSQL schema), so
+    that servers of two source trees can be read from in alternating runs over the same stored data."""
+    sqlite_file = ROOT / "var" / "bench" / f"{name}.db"
+    sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+    admin = sa.create_engine(PG_ADMIN_URL)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{name}"')
+    admin.dispose()
+    yield [Target("SQLite", f"sqlite:///{sqlite_file}"),
+           Target("PostgreSQL", f"{PG_ADMIN_URL}?options=-csearch_path%3D{name}")]
+
+
+def stored_patients(url: str) -> list[str]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            if not sa.inspect(conn).has_table("resource"):
+                return []
+            query = "SELECT res_id FROM resource WHERE res_type = 'Patient' AND NOT deleted"
+            return list(conn.exec_driver_sql(query).scalars())
+    finally:
+        engine.dispose()
+
+
+def run_reads(target: Target, store: int, samples: int) -> dict[str, float]:
+    """The read part alone: fill to `store` Patients when the database holds fewer, then time reads."""
+    ids = stored_patients(target.url)
+    with server(target.url) as (base, _proc):
+        if len(ids) < store:
+            print(f"[foundation] {target.name}: filling {len(ids)} → {store} Patients …", flush=True)
+            _, more = post_bundles(base, _bundles(len(ids) + 2, store - len(ids), start=len(ids)))
+            ids += more
+        reads = read_latencies(base, ids, samples)
+    raw_reads = raw_read_baseline(target.url, ids, samples)
+    return {
+        "read_p50": percentile(reads, 50) * 1000,
+        "read_p99": percentile(reads, 99) * 1000,
+        "raw_p50": percentile(raw_reads, 50) * 1000,
+        "raw_p99": percentile(raw_reads, 99) * 1000,
+        "stored": len(ids),
+    }
+
+
+def reads_only(store: int, samples: int, keep: str | None, databases: list[str]) -> None:
+    """Print the read figures of the target databases; not recorded (a partial run of this benchmark)."""
+    chosen = kept_targets(keep) if keep else targets(ROOT / "var" / "bench")
+    with chosen as dbs:
+        for target in dbs:
+            if target.name.lower() not in databases:
+                continue
+            r = run_reads(target, store, samples)
+            print(f"| {target.name} | {r['stored']} Patients "
+                  f"| read p50 / p99 {r['read_p50']:.2f} / {r['read_p99']:.2f} ms "
+                  f"| raw SELECT {r['raw_p50']:.2f} / {r['raw_p99']:.2f} ms "
+                  f"| ratio p50 {r['read_p50'] / r['raw_p50']:.0f}× | load {os.getloadavg()[0]:.2f} |", flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--reads-only", action="store_true", help="only the read-latency part (printed, not recorded)")
+    parser.add_argument("--store", type=int, default=READ_STORE, help="Patients stored before the reads")
+    parser.add_argument("--samples", type=int, default=READ_SAMPLES)
+    parser.add_argument("--keep", metavar="NAME", help="reuse (or create) databases named NAME across runs")
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], action="append",
+                        help="only this database (repeatable; both by default)")
+    args = parser.parse_args(argv)
+    if args.reads_only:
+        reads_only(args.store, args.samples, args.keep, args.database or ["sqlite", "postgresql"])
+        return
     rows = []
     profiles = []
     with targets(ROOT / "var" / "bench") as dbs:

@@ -6,7 +6,7 @@ from . import dpi_mllp, foundation, mssante_bench, pathway, subscriptions, telem
 
 
 def main() -> None:
-    foundation.main()
+    foundation.main([])
     validation_profiles.main()
     dpi_mllp.main()
     mssante_bench.main()

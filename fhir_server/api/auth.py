@@ -57,12 +57,21 @@ def _access(svc: Services, authorization: str | None) -> Access:
     return svc.security.policy.access(principal, svc.db.read, svc.search)
 
 
+def _remembered_access(svc: Services, authorization: str | None) -> Access | None:
+    """The access of a token verified moments ago whose rights need no lookup: no thread hop for it."""
+    assert svc.security is not None, "build_services installs the security layer"
+    principal = svc.security.remembered(authorization)
+    return svc.security.policy.access_without_lookup(principal) if principal is not None else None
+
+
 async def authenticate(request: Request, authorization: str | None) -> Access:
     """Verify `authorization`, bind the caller for the rest of the request and return its access.
 
-    Verification runs in the threadpool: a JWKS refetch or a care-team lookup must not stall the loop."""
+    A token seen moments ago is answered on the loop (`_remembered_access`: a dictionary look-up, which
+    costs less than the hop); a real verification runs in the threadpool: a JWKS refetch or a care-team
+    lookup must not stall the loop."""
     svc: Services = request.app.state.services
-    access = await run_in_threadpool(_access, svc, authorization)
+    access = _remembered_access(svc, authorization) or await run_in_threadpool(_access, svc, authorization)
     client = request.client
     caller = Caller(access, client.host if client else None, request_id(request), route_interaction(request))
     bind(caller)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -225,6 +225,10 @@ class Access:
         return {row.pk for row in conn.execute(sa.select(resource.c.pk).where(resource.c.pk.in_(pks), where))}
 
 
+class _LookupNeeded(Exception):
+    """The caller's organisations are not remembered: building its access needs the database."""
+
+
 class AccessPolicy:
     """Builds each request's `Access` from its verified principal. Organisation identifiers in tokens
     (FINESS) are turned into `Organization/<id>` references once and remembered for a short while: care
@@ -242,6 +246,18 @@ class AccessPolicy:
     def access(self, principal: Principal, conn_factory: Any, finder: Any) -> Access:
         """`conn_factory()` opens a read connection and `finder.find(conn, type, query)` runs conditional
         lookups; both only when the role needs care-team members resolved."""
+        return self._access(principal, lambda key: self._organization_refs(key, conn_factory, finder))
+
+    def access_without_lookup(self, principal: Principal) -> Access | None:
+        """`access` when it needs no database lookup (every role but the care-team ones, and those once
+        their organisations are remembered), else None; never blocks."""
+        try:
+            return self._access(principal, self._remembered_organizations)
+        except _LookupNeeded:
+            return None
+
+    def _access(self, principal: Principal, organizations: Callable[[tuple[str, ...]], tuple[str, ...] | None]
+                ) -> Access:
         rule = self.roles.get(principal.role or "")
         context = _context(principal)
         if rule is None or rule.patients in ("establishment", "none"):
@@ -249,7 +265,12 @@ class AccessPolicy:
         if rule.patients == "own":
             patient = principal.patient or _patient_of(principal.fhir_user)
             return Access(principal, rule, self.compartment, [patient] if patient else [], context)
-        members = set(self._organization_refs(principal.organizations, conn_factory, finder))
+        members: set[str] = set()
+        if principal.organizations:
+            refs = organizations(tuple(sorted(principal.organizations)))
+            if refs is None:
+                raise _LookupNeeded
+            members.update(refs)
         if principal.fhir_user and "/" in principal.fhir_user:
             members.add("/".join(principal.fhir_user.rsplit("/", 2)[-2:]))  # absolute fhirUser URLs too
         key = (principal.role, tuple(sorted(members)), principal.scopes, context)
@@ -262,15 +283,16 @@ class AccessPolicy:
                 team = self._teams[key] = (patients, {})
         return Access(principal, rule, self.compartment, team[0], context, team[1])
 
-    def _organization_refs(self, identifiers: tuple[str, ...], conn_factory: Any, finder: Any) -> tuple[str, ...]:
-        if not identifiers:
-            return ()
-        key = tuple(sorted(identifiers))
-        now = time.monotonic()
+    def _remembered_organizations(self, key: tuple[str, ...]) -> tuple[str, ...] | None:
         with self._lock:
             cached = self._organizations.get(key)
-        if cached is not None and cached[0] > now:
-            return cached[1]
+        return cached[1] if cached is not None and cached[0] > time.monotonic() else None
+
+    def _organization_refs(self, key: tuple[str, ...], conn_factory: Any, finder: Any) -> tuple[str, ...]:
+        now = time.monotonic()
+        remembered = self._remembered_organizations(key)
+        if remembered is not None:
+            return remembered
         refs: list[str] = []
         with conn_factory() as conn:
             for identifier in key:

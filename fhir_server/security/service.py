@@ -10,7 +10,7 @@ from .care_access import CareAccessListener
 from .errors import TokenError, bearer_challenge
 from .guard import ReadGuard, WriteGuard
 from .policy import AccessPolicy, PatientCompartment, load_roles
-from .tokens import Principal, TokenVerifier
+from .tokens import Principal, TokenVerifier, bearer_token
 
 if TYPE_CHECKING:
     from ..services import Services
@@ -43,6 +43,17 @@ class Security:
             return self.verifier.verify_header(authorization)
         except TokenError as exc:
             raise Unauthorized(f"Bearer token refused: {exc.reason}", exc.www_authenticate) from None
+
+    def remembered(self, authorization: str | None) -> Principal | None:
+        """The principal of an `Authorization` header whose token was verified moments ago (`TokenVerifier.
+        remembered`), else None: then `authenticate` must verify it (and may block)."""
+        if self.verifier is None:
+            return None
+        try:
+            token = bearer_token(authorization)
+        except TokenError:
+            return None
+        return self.verifier.remembered(token)
 
     def close(self) -> None:
         if self.verifier is not None:

@@ -129,16 +129,26 @@ class TokenVerifier:
         """`verify` applied to the token of an `Authorization` header value."""
         return self.verify(bearer_token(authorization))
 
+    def remembered(self, token: str) -> Principal | None:
+        """The principal of a token verified less than `cache_seconds` ago and not yet expired, else None.
+
+        Never blocks (no JWKS fetch, no signature check), so the event loop may ask it directly and go to
+        the threadpool only for a real verification."""
+        if self.cache_seconds <= 0:
+            return None
+        with self._lock:
+            cached = self._verified.get(token)
+        return cached[1] if cached is not None and cached[0] > time.time() else None
+
     def verify(self, token: str) -> Principal:
         """The principal of a valid token; TokenError (with a client-safe reason) otherwise."""
         if len(token) > MAX_TOKEN_BYTES:
             raise TokenError("token too large")
         if self.cache_seconds > 0:
             now = time.time()
-            with self._lock:
-                cached = self._verified.get(token)
-            if cached is not None and cached[0] > now:
-                return cached[1]
+            remembered = self.remembered(token)
+            if remembered is not None:
+                return remembered
             principal = self._verify(token)
             until = now + self.cache_seconds
             if principal.expires_at is not None:

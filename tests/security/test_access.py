@@ -147,6 +147,19 @@ def test_pharmacist_reads_only_its_care_team_patients(world: TestClient, tokens:
     assert world.get("/fhir/Practitioner", headers=headers).status_code == 403
 
 
+def test_a_remembered_token_keeps_its_limits_and_only_that_token_is_remembered(
+        world: TestClient, tokens: dict[str, str]) -> None:
+    """Once verified, a token is answered without a new signature check (nor care-team lookup): the same
+    rights each time, and a token differing by its signature alone is still refused."""
+    token = tokens["community-pharmacist"]
+    for _ in range(3):
+        assert world.get("/fhir/MedicationRequest/mr-jeanne", headers=bearer(token)).status_code == 200
+        assert world.get("/fhir/MedicationRequest/mr-paul", headers=bearer(token)).status_code == 404
+    head, _, signature = token.rpartition(".")
+    forged = f"{head}.{signature[::-1]}"
+    assert world.get("/fhir/MedicationRequest/mr-jeanne", headers=bearer(forged)).status_code == 401
+
+
 def test_nothing_leaks_through_includes_chains_has_or_history(world: TestClient, tokens: dict[str, str]) -> None:
     headers = _as(world, tokens, "community-pharmacist")
     included = world.get("/fhir/MedicationRequest", params={"_include": "MedicationRequest:subject"},
