@@ -175,10 +175,15 @@ class Repository:
     def version_ids(self, conn: Connection, references: Sequence[str]) -> dict[str, int]:
         """The current version of each `Type/id` (a Provenance pinning what a transaction wrote), read in
         one statement rather than one read per target; 404 when one is not there any more."""
-        keys = [tuple(ref.split("/", 1)) for ref in references]
+        by_type: dict[str, list[str]] = {}
+        for ref in references:
+            res_type, res_id = ref.split("/", 1)
+            by_type.setdefault(res_type, []).append(res_id)
         r = resource.c
+        # Per type `res_id IN (…)`, not a row-value IN: SQLite scans the table for the latter.
         rows = conn.execute(sa.select(r.res_type, r.res_id, r.version_id).where(
-            sa.tuple_(r.res_type, r.res_id).in_(keys), r.deleted == sa.false())).all() if keys else []
+            sa.or_(*(sa.and_(r.res_type == t, r.res_id.in_(ids)) for t, ids in by_type.items())),
+            r.deleted == sa.false())).all() if by_type else []
         found = {f"{row.res_type}/{row.res_id}": int(row.version_id) for row in rows}
         missing = [ref for ref in references if ref not in found]
         if missing:
