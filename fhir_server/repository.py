@@ -172,6 +172,24 @@ class Repository:
             raise Gone(f"{res_type}/{res_id} was deleted (version {stored.version_id})")
         return stored
 
+    def version_ids(self, conn: Connection, references: Sequence[str]) -> dict[str, int]:
+        """The current version of each `Type/id` (a Provenance pinning what a transaction wrote), read in
+        one statement rather than one read per target; 404 when one is not there any more."""
+        by_type: dict[str, list[str]] = {}
+        for ref in references:
+            res_type, res_id = ref.split("/", 1)
+            by_type.setdefault(res_type, []).append(res_id)
+        r = resource.c
+        # Per type `res_id IN (…)`, not a row-value IN: SQLite scans the table for the latter.
+        rows = conn.execute(sa.select(r.res_type, r.res_id, r.version_id).where(
+            sa.or_(*(sa.and_(r.res_type == t, r.res_id.in_(ids)) for t, ids in by_type.items())),
+            r.deleted == sa.false())).all() if by_type else []
+        found = {f"{row.res_type}/{row.res_id}": int(row.version_id) for row in rows}
+        missing = [ref for ref in references if ref not in found]
+        if missing:
+            raise NotFound(f"{missing[0]} is not known")
+        return found
+
     def vread(self, conn: Connection, res_type: str, res_id: str, version_id: str) -> Stored:
         if not valid_id(res_id) or not version_id.isdigit() or len(version_id) > 9:  # 9 digits: INTEGER column
             raise NotFound(f"{res_type}/{res_id} has no version {version_id!r}")

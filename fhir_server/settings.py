@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     # tick` run by the site's scheduler), and the time zone whose calendar dates sequences and months follow.
     pathway_dir: Path = Field(default_factory=lambda: default_mappings_dir() / "pathway")
     pathway_tick_seconds: float = 3600
+    # Episodes the tick moves on in one write transaction: a commit (and the reactions run before it) per
+    # batch instead of per episode. A batch holds the database's write lock (SQLite) or its episodes' row
+    # locks (PostgreSQL) until it commits, about 20 ms per episode moved.
+    pathway_tick_batch: int = Field(default=50, ge=1)
     pathway_timezone: str = "Europe/Paris"
     # Who bills the monthly telemonitoring forfait (an Organization reference); empty means the episode's
     # hospital team, which operates telemonitoring in the experiment's centres.

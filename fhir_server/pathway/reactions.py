@@ -74,8 +74,8 @@ class PrescriptionListener:
         current = pathway.current_sequence(conn, episode["id"])
         authored = _authored(request, pathway.today(now))
         if current is not None and authored >= step_of(current).end - timedelta(days=pathway.rules.renewal_window_days):
-            written += pathway.advance(conn, episode, min(authored, step_of(current).end + timedelta(days=1)),
-                                       now).written
+            written += pathway.advance(conn, episode, current,
+                                       min(authored, step_of(current).end + timedelta(days=1)), now).written
         pathway.record(conn, written, now, "Prescription de renouvellement", source=source)
 
     def _propose(self, conn: Connection, stored: Stored, patient: str, now: Any, source: str) -> None:
@@ -107,7 +107,8 @@ class PrescriptionListener:
                 return
         now = now_ms()
         label = {"stopped": "arrêté", "cancelled": "annulé"}.get(str((stored.content or {}).get("status")), "retiré")
-        done = pathway.end(conn, episode, pathway.today(now), now, "revoked",
+        done = pathway.end(conn, episode, pathway.current_sequence(conn, episode["id"]), pathway.today(now), now,
+                           "revoked",
                            f"le traitement anticancéreux oral a été {label} par l'équipe hospitalière.")
         pathway.record(conn, done.written, now, "Arrêt du traitement : fin de l'épisode",
                        source=f"{reference}/_history/{stored.version_id}")

@@ -49,7 +49,7 @@ def _move(operation: str, episode_id: str, request: Request, svc: ServicesDep, r
         if current is None:
             raise Conflict(f"L'épisode CarePlan/{episode_id} n'a pas de séquence en cours")
         target = explicit_target(operation, episode, step_of(current))
-        done = pathway.advance(conn, episode, inputs.day("date", pathway.today(now)), now, target)
+        done = pathway.advance(conn, episode, current, inputs.day("date", pathway.today(now)), now, target)
         pathway.record(conn, done.written, now, f"Transition de séquence (${operation})")
     return fhir_response(answer(done), 200, request=request)
 

@@ -2,9 +2,11 @@
 
 Sequences whose period ended are closed and the next one opened (or the episode completed at its
 tenth month); telemonitored episodes get the forfait of each month begun. The whole file active is read
-in a few statements, and only the episodes with something due get a write transaction of their own, so
-one failing episode never holds back the others and a run over 15,000 episodes stays short. Running it
-twice, or from two processes, writes nothing more: every write is keyed on a business identifier.
+in a few statements, and only the episodes with something due are written, a batch of them per write
+transaction (`pathway_tick_batch`): a catch-up over thousands of episodes pays one commit per batch, not
+one per episode. A batch that fails is rolled back and its episodes retried one transaction each, so one
+failing episode never holds back the others. Running it twice, or from two processes, writes nothing
+more: every write is keyed on a business identifier.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection
 
 from ..errors import FhirError
 from .forfaits import telemonitoring_months
@@ -35,6 +39,11 @@ class TickReport:
     telemonitoring_months: int = 0
     failed: list[str] = field(default_factory=list)
 
+    def add(self, moved: TickReport) -> None:
+        self.transitions += moved.transitions
+        self.completed += moved.completed
+        self.telemonitoring_months += moved.telemonitoring_months
+
 
 def _due(pathway: Pathway, episode: dict[str, Any], sequence: dict[str, Any] | None, today: date,
          billed: set[str]) -> bool:
@@ -50,35 +59,44 @@ def _due(pathway: Pathway, episode: dict[str, Any], sequence: dict[str, Any] | N
                for m in telemonitoring_months(pathway.rules, start, end, today))
 
 
-def _run_one(pathway: Pathway, episode_id: str, today: date, now: datetime, billed: set[str],
+def _run_one(pathway: Pathway, conn: Connection, episode_id: str, today: date, now: datetime, billed: set[str],
              report: TickReport) -> None:
-    services = pathway.services
-    with services.db.write() as conn:
-        stored = pathway.repo.current(conn, "CarePlan", episode_id, lock=True)
-        episode = dict(stored.content or {}) if stored and not stored.deleted else {}
+    stored = pathway.repo.current(conn, "CarePlan", episode_id, lock=True)
+    episode = dict(stored.content or {}) if stored and not stored.deleted else {}
+    if episode.get("status") != "active":
+        return
+    written: list[str] = []
+    last = date.fromisoformat(str(episode["period"]["end"])[:10])
+    current = pathway.current_sequence(conn, episode_id)
+    while episode.get("status") == "active" and current is not None:
+        step = step_of(current)
+        if step.end >= today and last >= today:
+            break
+        done = pathway.advance(conn, episode, current, step.end + timedelta(days=1), now)
+        written += done.written
+        episode = done.episode
         if episode.get("status") != "active":
-            return
-        written: list[str] = []
-        last = date.fromisoformat(str(episode["period"]["end"])[:10])
-        while episode.get("status") == "active":
-            current = pathway.current_sequence(conn, episode_id)
-            if current is None:
-                break
-            step = step_of(current)
-            if step.end >= today and last >= today:
-                break
-            done = pathway.advance(conn, episode, step.end + timedelta(days=1), now)
-            written += done.written
-            episode = done.episode
-            if episode.get("status") == "active":
-                report.transitions += 1
-            else:
-                report.completed += 1
-        if episode.get("status") == "active":
-            months = pathway.bill_telemonitoring(conn, episode, today, now, billed)
-            report.telemonitoring_months += len(months)
-            written += months
-        pathway.record(conn, written, now, "Passage du temps : séquences et forfaits (oncolink pathway tick)")
+            report.completed += 1
+            break
+        report.transitions += 1
+        # The sequence just opened is the one in progress, unless it was there already (and not active).
+        opened = done.sequence
+        current = opened if opened and opened.get("status") == "active" else pathway.current_sequence(
+            conn, episode_id)
+    if episode.get("status") == "active":
+        months = pathway.bill_telemonitoring(conn, episode, today, now, billed)
+        report.telemonitoring_months += len(months)
+        written += months
+    pathway.record(conn, written, now, "Passage du temps : séquences et forfaits (oncolink pathway tick)")
+
+
+def _commit(pathway: Pathway, episode_ids: list[str], today: date, now: datetime, billed: set[str]) -> TickReport:
+    """Move `episode_ids` on in one transaction; what it did counts only once committed."""
+    moved = TickReport()
+    with pathway.services.db.write() as conn:
+        for episode_id in episode_ids:
+            _run_one(pathway, conn, episode_id, today, now, billed, moved)
+    return moved
 
 
 def tick(services: Services, now: datetime) -> TickReport:
@@ -90,12 +108,20 @@ def tick(services: Services, now: datetime) -> TickReport:
         billed = services.search.token_values(conn, "ChargeItem", "identifier", f"{SID}/forfait")
     current = {str(s["partOf"][0]["reference"]): s for s in sequences if s.get("partOf")}
     report.episodes = len(episodes)
-    for episode in episodes:
-        if not _due(pathway, episode, current.get(f"CarePlan/{episode['id']}"), today, billed):
-            continue
-        try:
-            _run_one(pathway, episode["id"], today, now, billed, report)
-        except FhirError as exc:
-            log.warning("pathway tick: CarePlan/%s not moved on: %s", episode["id"], exc)
-            report.failed.append(f"CarePlan/{episode['id']}")
+    due = [e["id"] for e in episodes if _due(pathway, e, current.get(f"CarePlan/{e['id']}"), today, billed)]
+    size = services.settings.pathway_tick_batch
+    for first in range(0, len(due), size):
+        batch = due[first:first + size]
+        if len(batch) > 1:
+            try:
+                report.add(_commit(pathway, batch, today, now, billed))
+                continue
+            except FhirError:
+                pass  # retried one by one below: the others move on, the failing one is reported
+        for episode_id in batch:
+            try:
+                report.add(_commit(pathway, [episode_id], today, now, billed))
+            except FhirError as exc:
+                log.warning("pathway tick: CarePlan/%s not moved on: %s", episode_id, exc)
+                report.failed.append(f"CarePlan/{episode_id}")
     return report

@@ -110,10 +110,9 @@ class Pathway:
         """One Provenance for a transition, its targets pinned to the versions just written."""
         if not written:
             return
-        targets = []
-        for ref in dict.fromkeys(written):
-            res_type, res_id = ref.split("/", 1)
-            targets.append({"reference": f"{ref}/_history/{self.repo.read(conn, res_type, res_id).version_id}"})
+        refs = list(dict.fromkeys(written))
+        versions = self.repo.version_ids(conn, refs)
+        targets = [{"reference": f"{ref}/_history/{versions[ref]}"} for ref in refs]
         provenance: dict[str, Any] = {"resourceType": "Provenance", "target": targets, "recorded": instant(now),
                                       "activity": {"text": activity}, "agent": [{"who": who or ENGINE}]}
         if source:
@@ -153,19 +152,17 @@ class Pathway:
         sequence["period"] = {**sequence["period"], "end": min(step_of(sequence).end, end).isoformat()}
         return "CarePlan/" + self._save(conn, sequence)["id"]
 
-    def advance(self, conn: Connection, episode: dict[str, Any], on: date, now: datetime,
+    def advance(self, conn: Connection, episode: dict[str, Any], current: dict[str, Any], on: date, now: datetime,
                 target: tuple[int, int] | None = None) -> Transition:
-        """Close the current sequence the day before `on` and open the next one (the default step unless
-        `target` names it); past the episode's end, the episode is completed instead."""
-        current = self.current_sequence(conn, episode["id"])
-        if current is None:
-            raise Conflict(f"L'épisode CarePlan/{episode['id']} n'a pas de séquence en cours")
+        """Close `current` (the sequence in progress, which every caller has already read to decide on the
+        move) the day before `on` and open the next one (the default step unless `target` names it); past
+        the episode's end, the episode is completed instead."""
         step = step_of(current)
         number, renewal = target or self._default_next(episode, step)
         start = max(on, step.start + timedelta(days=1))
         last = date.fromisoformat(str(episode["period"]["end"])[:10])
         if start > last:
-            return self.end(conn, episode, last, now, "completed", "L'épisode de dix mois est terminé.")
+            return self.end(conn, episode, current, last, now, "completed", "L'épisode de dix mois est terminé.")
         closed = self.close(conn, current, start - timedelta(days=1), "completed")
         done = self.begin(conn, episode, Step(number, renewal, start, sequence_end(self.rules, number, start, last)),
                           now)
@@ -175,11 +172,11 @@ class Pathway:
     def _default_next(self, episode: dict[str, Any], step: Step) -> tuple[int, int]:
         return following(self.rules, step, bool(extension(episode, EXT_SEQ3)))
 
-    def end(self, conn: Connection, episode: dict[str, Any], on: date, now: datetime, status: str,
-            reason: str) -> Transition:
-        """End the episode (`completed` at its term, `revoked` when the drug is stopped) with its sequence."""
+    def end(self, conn: Connection, episode: dict[str, Any], current: dict[str, Any] | None, on: date,
+            now: datetime, status: str, reason: str) -> Transition:
+        """End the episode (`completed` at its term, `revoked` when the drug is stopped) with `current`, its
+        sequence in progress if it has one."""
         written = []
-        current = self.current_sequence(conn, episode["id"])
         if current is not None:
             written.append(self.close(conn, current, on, status))
         episode = dict(episode)

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from fhir_server.pathway.tick import tick
 from fhir_server.services import Services
-from tests.pathway.data import FHIR_JSON, ext, new_episode, out, prescription, search
+from tests.pathway.data import BASE, FHIR_JSON, ext, new_episode, out, post, prescription, search
 
 FORFAIT = "https://oncolink.example.org/fhir/CodeSystem/oncolink-forfait"
 
@@ -171,3 +171,23 @@ def test_stopping_the_drug_ends_the_episode_only_when_no_other_prescription_is_a
     assert "episode-end" in _triggers(client)
     [trigger] = [c for c in search(client, "Communication") if c["topic"]["coding"][0]["code"] == "episode-end"]
     assert "arrêté" in trigger["payload"][0]["contentString"]
+
+
+def test_an_episode_the_tick_cannot_move_holds_back_no_other_of_its_batch(client: TestClient,
+                                                                          services: Services) -> None:
+    services.settings = services.settings.model_copy(update={"pathway_tick_batch": 3})
+    episodes = [new_episode(client)[1:3] for _ in range(3)]
+    # Two ChargeItems loaded from elsewhere claim the forfait identifier of the second episode's next
+    # sequence: its conditional create matches both (412), so that episode cannot move on.
+    stuck_patient, stuck = episodes[1]
+    for _ in range(2):
+        post(client, "ChargeItem", {
+            "resourceType": "ChargeItem", "status": "billable", "code": {"text": "Doublon"},
+            "identifier": [{"system": f"{BASE}/sid/forfait", "value": f"{stuck['id']}/2/0/hospital"}],
+            "subject": {"reference": f"Patient/{stuck_patient}"}})
+
+    report = tick(services, _at("2026-02-10"))
+
+    assert (report.transitions, report.failed) == (2, [f"CarePlan/{stuck['id']}"])
+    assert [[s[:3] for s in _sequences(client, episode["id"])] for _, episode in episodes] == [
+        [("1", "completed", 0), ("2", "active", 0)], [("1", "active", 0)], [("1", "completed", 0), ("2", "active", 0)]]
