@@ -6,10 +6,8 @@ import os
 import platform
 import pstats
 import re
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,11 +15,11 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-import httpx
 import psutil
 import sqlalchemy as sa
 
 from fhir_server.security.dev_issuer import DevIssuer
+from tests.live_server import free_port, wait_until_serving
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -58,12 +56,6 @@ def targets(work: Path) -> Iterator[list[Target]]:
             Path(f"{sqlite_file}{suffix}").unlink(missing_ok=True)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 _ISSUER: list[DevIssuer] = []
 
 
@@ -96,17 +88,8 @@ def server(database_url: str, *command: str, port: int | None = None, startup_se
            **issuer().client_env(), **extra_env}
     proc = subprocess.Popen([sys.executable, "-m", *(command or ("fhir_server", "serve"))], env=env, cwd=ROOT)
     base = f"http://127.0.0.1:{port}/fhir"
-    deadline = time.monotonic() + startup_seconds
     try:
-        while True:
-            try:
-                if httpx.get(f"{base}/metadata", timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the server ({' '.join(command) or 'oncolink serve'}) did not start")
-            time.sleep(0.2)
+        wait_until_serving(proc, port, startup_seconds)
         yield base, psutil.Process(proc.pid)
     finally:
         proc.terminate()
