@@ -183,6 +183,28 @@ def run_reads(target: Target, store: int, samples: int) -> dict[str, float]:
     }
 
 
+def creates_only(databases: list[str], runs: int) -> None:
+    """Print the create figures (rate, raw-insert baseline, server CPU per resource, RSS) on fresh databases;
+    not recorded. Server CPU time is printed because wall-clock rates swing on a shared machine."""
+    bundles = _bundles(1, CREATE_TOTAL)
+    for _ in range(runs):
+        with targets(ROOT / "var" / "bench") as dbs:
+            for target in dbs:
+                if target.name.lower() not in databases:
+                    continue
+                with server(target.url) as (base, proc):
+                    rss_start = proc.memory_info().rss / 2**20
+                    cpu_start = sum(proc.cpu_times()[:2])
+                    elapsed, _ = post_bundles(base, bundles)
+                    cpu = sum(proc.cpu_times()[:2]) - cpu_start
+                    rss = proc.memory_info().rss / 2**20
+                raw = CREATE_TOTAL / raw_insert_baseline(target.url, bundles)
+                rate = CREATE_TOTAL / elapsed
+                print(f"| {target.name} | {rate:.0f}/s | raw {raw:.0f}/s | ratio {rate / raw:.1%} "
+                      f"| server CPU {cpu / CREATE_TOTAL * 1e6:.0f} µs/resource | RSS {rss_start:.0f} → {rss:.0f} MB "
+                      f"| load {os.getloadavg()[0]:.2f} |", flush=True)
+
+
 def reads_only(store: int, samples: int, keep: str | None, databases: list[str]) -> None:
     """Print the read figures of the target databases; not recorded (a partial run of this benchmark)."""
     chosen = kept_targets(keep) if keep else targets(ROOT / "var" / "bench")
@@ -200,12 +222,18 @@ def reads_only(store: int, samples: int, keep: str | None, databases: list[str])
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--reads-only", action="store_true", help="only the read-latency part (printed, not recorded)")
+    parser.add_argument("--creates-only", action="store_true",
+                        help="only the create part on fresh databases (printed, not recorded)")
+    parser.add_argument("--runs", type=int, default=1, help="repetitions of --creates-only")
     parser.add_argument("--store", type=int, default=READ_STORE, help="Patients stored before the reads")
     parser.add_argument("--samples", type=int, default=READ_SAMPLES)
     parser.add_argument("--keep", metavar="NAME", help="reuse (or create) databases named NAME across runs")
     parser.add_argument("--database", choices=["sqlite", "postgresql"], action="append",
                         help="only this database (repeatable; both by default)")
     args = parser.parse_args(argv)
+    if args.creates_only:
+        creates_only(args.database or ["sqlite", "postgresql"], args.runs)
+        return
     if args.reads_only:
         reads_only(args.store, args.samples, args.keep, args.database or ["sqlite", "postgresql"])
         return
