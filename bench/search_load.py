@@ -100,16 +100,21 @@ def load(url: str, factor: float, packages: PackageRegistry, batch_size: int = 2
         if db.dialect == "postgresql":
             conn.exec_driver_sql(
                 "SELECT setval(pg_get_serial_sequence('resource', 'pk'), (SELECT max(pk) FROM resource))")
-    with db.engine.connect() as conn:
-        conn.execution_options(isolation_level="AUTOCOMMIT")
-        if db.dialect == "postgresql":
-            for name in ["resource", *(t.name for t in INDEX_TABLES.values())]:
-                conn.exec_driver_sql(f"VACUUM ANALYZE {name}")
-        else:
-            conn.exec_driver_sql("ANALYZE")
+    analyse(db, ["resource", *(t.name for t in INDEX_TABLES.values())])
     elapsed = time.perf_counter() - started
     db.dispose()
     return {"resources": count, "seconds": elapsed, "index_seconds": index_seconds}
+
+
+def analyse(db: Database, tables: list[str]) -> None:
+    """Planner statistics after a bulk load, as autovacuum would gather them later (SQLite: all tables)."""
+    with db.engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+        if db.dialect == "postgresql":
+            for name in tables:
+                conn.exec_driver_sql(f"VACUUM ANALYZE {name}")
+        else:
+            conn.exec_driver_sql("ANALYZE")
 
 
 def main() -> None:

@@ -25,7 +25,7 @@ from .http import Prefer
 from .patching import applier_for
 from .repository import Stored, WriteResult
 from .resources import etag, instant, new_id, normalise_query
-from .security.context import current_access, current_filter
+from .security.context import current_access, current_filter, current_members
 from .security.scopes import Interaction
 from .services import Services
 
@@ -170,7 +170,7 @@ class BundleProcessor:
             if entry.res_id is None:
                 repo.flush_index(conn)
                 bundle = self.svc.search.search_url(conn, entry.res_type, entry.query or "", self.base,
-                                                    visible=current_filter())
+                                                    visible=current_filter(), members=current_members())
                 return {"resource": bundle, "response": {"status": "200 OK"}}
             if entry.version is not None:
                 return self._read_response(repo.vread(conn, entry.res_type, entry.res_id, entry.version))

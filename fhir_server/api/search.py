@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from ..errors import BadRequest, UnsupportedMediaType
 from ..http import fhir_response
-from ..security.context import current_filter
+from ..security.context import current_filter, current_members
 from .deps import FHIR_ROUTE, BaseDep, BodyDep, PreferDep, ServicesDep, TypeDep
 
 router = APIRouter(prefix="/fhir", dependencies=FHIR_ROUTE)
@@ -38,7 +38,8 @@ def _form_pairs(request: Request, raw: bytes) -> list[tuple[str, str]]:
 def _search(svc: ServicesDep, res_type: str | None, pairs: list[tuple[str, str]], base: str, strict: bool,
             request: Request) -> Response:
     with svc.db.read() as conn:
-        bundle = svc.search.search(conn, res_type, pairs, base_url=base, strict=strict, visible=current_filter())
+        bundle = svc.search.search(conn, res_type, pairs, base_url=base, strict=strict, visible=current_filter(),
+                                   members=current_members())
     return fhir_response(bundle, request=request)
 
 

@@ -52,7 +52,7 @@ from .predicates import (
     uri,
 )
 from .registry import SearchParam, SearchParameters
-from .tables import INDEX_TABLES, idx_reference
+from .tables import INDEX_TABLES, idx_reference, idx_string_member
 
 PREDICATES: dict[str, ModuleType] = {
     "token": token,
@@ -64,6 +64,8 @@ PREDICATES: dict[str, ModuleType] = {
     "reference": reference,
 }
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The type whose string rows `idx_string_member` copies per care-team member.
+MEMBER_SCOPED_TYPE = "Patient"
 
 
 @dataclass(frozen=True)
@@ -291,6 +293,8 @@ class ConditionBuilder:
         if modifier == "not" and param.type != "token":
             raise BadRequest(f"Modifier ':not' is not supported on {param.type} parameter '{code}'",
                              code="not-supported")
+        if param.type == "string" and self._member_scoped(res_type, row):
+            return self._member_string(target, modifier, values)
         table = reference.table_for(modifier) if param.type == "reference" else module.TABLE
         if param.type == "reference":
             conditions = [reference.any_of(target, modifier, values, self.ctx)]
@@ -303,6 +307,19 @@ class ConditionBuilder:
         if rank == 0 and param.type == "token" and self.params.coded(res_type, param.code):
             rank = 2
         return Lookup(table, or_(*conditions), rank, ordered)
+
+    def _member_scoped(self, res_type: str, row: FromClause) -> bool:
+        """Whether the clause is on the searched resources themselves (not a chain's or `_has`'s), which
+        are Patients, for a care-team-scoped caller: the only case the member-scoped index describes."""
+        return self.ctx.members is not None and res_type == MEMBER_SCOPED_TYPE and row is resource
+
+    def _member_string(self, target: Target, modifier: str | None, values: list[str]) -> Lookup:
+        """A string clause read from the caller's members' copy of the rows: only the Patients of its care
+        teams are ever scanned (the visibility predicate is still applied to what this yields)."""
+        table = idx_string_member
+        members = self.ctx.members or ()
+        conditions = [string.condition(target, modifier, v, self.ctx, table) for v in values]
+        return Lookup(table, and_(table.c.member.in_(members), or_(*conditions)), _rank("string", modifier))
 
     @staticmethod
     def _check_type_modifier(param: SearchParam, modifier: str) -> None:

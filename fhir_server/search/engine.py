@@ -62,8 +62,10 @@ class SearchEngine:
         self.includes = IncludeResolver(params, self.settings.max_include_rounds, self.settings.max_included_resources)
         self.subsetter = Subsetter(params.packages)
 
-    def _context(self, base_url: str | None = None, visible: RowFilter | None = None) -> QueryContext:
-        return QueryContext(self.dialect, base_url or self.settings.fhir_base, time.time_ns() // 1000, visible)
+    def _context(self, base_url: str | None = None, visible: RowFilter | None = None,
+                 members: Sequence[str] | None = None) -> QueryContext:
+        return QueryContext(self.dialect, base_url or self.settings.fhir_base, time.time_ns() // 1000, visible,
+                            None if members is None else tuple(members))
 
     def _check_type(self, res_type: str) -> None:
         if res_type not in self.params.resource_types():
@@ -158,15 +160,18 @@ class SearchEngine:
         base_url: str | None = None,
         strict: bool = False,
         visible: RowFilter | None = None,
+        members: Sequence[str] | None = None,
     ) -> dict[str, Any]:
         """A searchset Bundle for a type-level (`res_type`) or system-level (None) search. `visible` limits
-        every row read (matches, chains, `_has`, includes, totals) to what the caller may see."""
+        every row read (matches, chains, `_has`, includes, totals) to what the caller may see; `members`,
+        given when that reach is the care teams naming these members, lets string clauses on Patients
+        scan only those teams' patients."""
         pairs = parse_pairs(query.lstrip("?")) if isinstance(query, str) else list(query)
         request = parse_request(pairs)
         base = (base_url or self.settings.fhir_base).rstrip("/")
         res_types = self._types(res_type, request)
         include.check(self.params, request.includes, res_types or [])
-        ctx = self._context(base, visible)
+        ctx = self._context(base, visible, members)
         builder = ConditionBuilder(self.params, ctx)
         terms, used, issues = self._conditions(builder, res_types, request.clauses, strict)
         conditions = combine(resource.c.pk, terms)
@@ -223,9 +228,11 @@ class SearchEngine:
         return bundle
 
     def search_url(self, conn: Connection, res_type: str | None, query: str, base_url: str | None = None,
-                   *, strict: bool = False, visible: RowFilter | None = None) -> dict[str, Any]:
+                   *, strict: bool = False, visible: RowFilter | None = None,
+                   members: Sequence[str] | None = None) -> dict[str, Any]:
         """Search from a URL's query string (batch/transaction GET entries, subscriptions)."""
-        return self.search(conn, res_type, query, base_url=base_url, strict=strict, visible=visible)
+        return self.search(conn, res_type, query, base_url=base_url, strict=strict, visible=visible,
+                           members=members)
 
     def _types(self, res_type: str | None, request: SearchRequest) -> list[str] | None:
         """The resource types searched, None for every type (system search without `_type`)."""

@@ -145,6 +145,24 @@ idx_reference = Table(
     sqlite_with_rowid=False,
 )
 
+# The string rows of each Patient once more per member of its care teams (`security/member_index.py` keeps
+# them), led by the member: "the Patients visible to member M whose name starts with `dur`" is then one
+# range scan, where the plain index would yield every `dur` of the establishment and probe each against
+# the care team. Only the search of a care-team-scoped caller reads it (`QueryContext.members`).
+idx_string_member = Table(
+    "idx_string_member",
+    metadata,
+    Column("member", String(140), nullable=False),
+    Column("hash_identity", BigInteger, nullable=False),
+    Column("value_norm", SortableText, nullable=False),
+    Column("hash_exact", BigInteger, nullable=False),
+    Column("res_pk", BigId, nullable=False, autoincrement=False),
+    PrimaryKeyConstraint("member", "hash_identity", "value_norm", "res_pk", "hash_exact",
+                         name="pk_idx_string_member"),
+    Index("ix_idx_string_member_res", "res_pk", "member"),
+    sqlite_with_rowid=False,
+)
+
 INDEX_TABLES: dict[str, Table] = {
     "token": idx_token,
     "string": idx_string,

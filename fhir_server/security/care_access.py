@@ -9,7 +9,7 @@ Searches then filter with an indexed sub-query on the member column (`policy.py`
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -75,13 +75,27 @@ def members(content: dict[str, Any]) -> tuple[str | None, set[str]]:
 
 
 class CareAccessListener:
-    """Keeps `care_access` equal to the current care teams, in the transaction of each write."""
+    """Keeps `care_access` equal to the current care teams, in the transaction of each write, and tells
+    `on_change` (the member-scoped index) which patients' care teams or Patient rows the write touched."""
+
+    def __init__(self, on_change: Callable[[Connection, set[str]], None] | None = None) -> None:
+        self.on_change = on_change
 
     def __call__(self, conn: Connection, written: Sequence[Stored]) -> None:
+        touched = {s.res_id for s in written if s.res_type == "Patient"}
         sources = [s for s in written if s.res_type in SOURCES]
-        if not sources:
-            return
-        conn.execute(sa.delete(care_access).where(care_access.c.source_pk.in_({s.pk for s in sources})))
+        if sources:
+            touched |= self._replace(conn, sources)
+        if touched and self.on_change is not None:
+            self.on_change(conn, touched)
+
+    @staticmethod
+    def _replace(conn: Connection, sources: list[Stored]) -> set[str]:
+        """Rewrite the rows of these sources; the patients they granted before or grant now."""
+        pks = {s.pk for s in sources}
+        before = set(conn.execute(sa.select(care_access.c.patient_id).where(care_access.c.source_pk.in_(pks)))
+                     .scalars())
+        conn.execute(sa.delete(care_access).where(care_access.c.source_pk.in_(pks)))
         rows: dict[tuple[int, str, str], None] = {}
         latest = {s.pk: s for s in sources}  # a transaction may write one resource twice: the last counts
         for stored in latest.values():
@@ -93,6 +107,7 @@ class CareAccessListener:
         if rows:
             conn.execute(sa.insert(care_access),
                          [{"source_pk": pk, "patient_id": patient, "member": ref} for pk, patient, ref in rows])
+        return before | {patient for _, patient, _ in rows}
 
 
 def rebuild(conn: Connection, resources: Any, care_access_table: Any = care_access) -> int:

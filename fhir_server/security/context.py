@@ -47,3 +47,9 @@ def current_filter() -> RowFilter | None:
     """The caller's row filter for queries (None outside a request: server jobs see everything)."""
     access = current_access()
     return access.condition if access else None
+
+
+def current_members() -> tuple[str, ...] | None:
+    """The care-team members the caller's reach is limited to (see `Access.members`)."""
+    access = current_access()
+    return access.members if access else None

@@ -110,6 +110,9 @@ class Access:
     compartment: PatientCompartment = field(repr=False, compare=False)
     patients: Any = None
     context: Context | None = None
+    # The care-team members `patients` is drawn from, when the reach is care-team scoped (else None): the
+    # search engine then reads the member-scoped string index (`security/member_index.py`).
+    members: tuple[str, ...] | None = None
     # Predicates on the `resource` table itself, by (known type, interaction): shared by every request of
     # the same care team and scopes (see `AccessPolicy.access`), so a pharmacist's searches build them once.
     memo: dict[tuple[str | None, str], ColumnElement[bool] | None] = field(
@@ -281,7 +284,7 @@ class AccessPolicy:
                     self._teams.clear()
                 patients = sa.select(care_access.c.patient_id).where(care_access.c.member.in_(key[1]))
                 team = self._teams[key] = (patients, {})
-        return Access(principal, rule, self.compartment, team[0], context, team[1])
+        return Access(principal, rule, self.compartment, team[0], context, key[1], team[1])
 
     def _remembered_organizations(self, key: tuple[str, ...]) -> tuple[str, ...] | None:
         with self._lock:

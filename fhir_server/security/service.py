@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import Unauthorized
+from . import member_index
 from .care_access import CareAccessListener
 from .errors import TokenError, bearer_challenge
 from .guard import ReadGuard, WriteGuard
@@ -71,4 +72,4 @@ def install(services: Services) -> None:
     services.repository.guards.append(ReadGuard())
     recorder = AuditRecorder(services.repository, services.settings.audit_observer)
     services.repository.listeners.insert(0, WriteGuard(recorder))
-    services.repository.listeners.insert(1, CareAccessListener())
+    services.repository.listeners.insert(1, CareAccessListener(member_index.refresh))

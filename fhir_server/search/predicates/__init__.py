@@ -57,6 +57,9 @@ class QueryContext:
     now_us: int
     # Applied to every resource row a query reads, chained and `_has` sub-queries included.
     visible: RowFilter | None = None
+    # The care-team members the caller's reach is limited to (None: not care-team scoped): string
+    # clauses on the searched Patients then read `idx_string_member` rather than `idx_string`.
+    members: tuple[str, ...] | None = None
 
     def visibility(self, row: Any, known_type: str | None) -> list[ColumnElement[bool]]:
         return row_visibility(self.visible, row, known_type)

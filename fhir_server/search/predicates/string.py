@@ -3,7 +3,7 @@ normalised value), `:exact` (hash of the exact value), `:contains` (LIKE on the 
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, and_
+from sqlalchemy import ColumnElement, Table, and_
 
 from ..parse import unescape
 from ..tables import idx_string
@@ -20,19 +20,21 @@ def prefix_condition(column: object, prefix: str) -> ColumnElement[bool]:
     return and_(lower_bound, column < upper) if upper else lower_bound  # type: ignore[operator]
 
 
-def condition(target: Target, modifier: str | None, value: str, ctx: QueryContext) -> ColumnElement[bool]:
+def condition(target: Target, modifier: str | None, value: str, ctx: QueryContext, table: Table = TABLE
+              ) -> ColumnElement[bool]:
+    """`table`: `idx_string` or its member-scoped copy, which has the same value columns."""
     text = unescape(value)
     if modifier == "exact":
         # Through the normalised-value index (the exact hash has none), then the exact hash.
-        return and_(TABLE.c.hash_identity == target.identity,
-                    TABLE.c.value_norm == normalise(text)[:NORMALISED_LENGTH],
-                    TABLE.c.hash_exact == target.hash(text))
+        return and_(table.c.hash_identity == target.identity,
+                    table.c.value_norm == normalise(text)[:NORMALISED_LENGTH],
+                    table.c.hash_exact == target.hash(text))
     if modifier not in (None, "contains"):
         raise unsupported_modifier(target.code, modifier, "string")
     normalised = normalise(text)[:NORMALISED_LENGTH]
     if not normalised:
         raise invalid_value(target.code, value, "empty after removing spaces")
-    identity = TABLE.c.hash_identity == target.identity
+    identity = table.c.hash_identity == target.identity
     if modifier == "contains":
-        return and_(identity, TABLE.c.value_norm.like(f"%{escape_like(normalised)}%", escape="\\"))
-    return and_(identity, prefix_condition(TABLE.c.value_norm, normalised))
+        return and_(identity, table.c.value_norm.like(f"%{escape_like(normalised)}%", escape="\\"))
+    return and_(identity, prefix_condition(table.c.value_norm, normalised))

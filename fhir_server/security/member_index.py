@@ -1,0 +1,55 @@
+"""The member-scoped string index (`idx_string_member`): each Patient's string index rows, once per member
+of its care teams.
+
+A community pharmacist sees about one patient in fifty; its `Patient?name=dur` would otherwise read every
+`dur` of the establishment from `idx_string` and probe each against `care_access`. The rows are a join of
+`care_access` and `idx_string`, so they go stale when either side changes: the care-access listener calls
+`refresh` for every patient whose name rows or care team a transaction changed, in that transaction,
+after the repository has written the index rows (`Repository.react` flushes them first). Searches still
+apply the visibility predicate on top, so a missing row can hide a match but a stale one never shows a
+patient the caller may not see.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from ..search.tables import idx_string, idx_string_member
+from ..store.tables import resource
+from .care_access import care_access
+
+PATIENT = "Patient"
+_COLUMNS = ["member", "hash_identity", "value_norm", "hash_exact", "res_pk"]
+_BATCH = 500  # patient ids per statement, far below SQLite's bound-parameter limit
+
+
+def _rows(patient_ids: Collection[str] | None) -> sa.Select[tuple[str, int, str, int, int]]:
+    """The rows the index must hold for these patients (every patient when None)."""
+    query = (sa.select(care_access.c.member, idx_string.c.hash_identity, idx_string.c.value_norm,
+                       idx_string.c.hash_exact, idx_string.c.res_pk)
+             .select_from(care_access.join(resource, sa.and_(resource.c.res_type == PATIENT,
+                                                             resource.c.res_id == care_access.c.patient_id))
+                          .join(idx_string, idx_string.c.res_pk == resource.c.pk))
+             .where(resource.c.deleted == sa.false())
+             .distinct())
+    return query if patient_ids is None else query.where(care_access.c.patient_id.in_(patient_ids))
+
+
+def refresh(conn: Connection, patient_ids: Collection[str]) -> None:
+    """Make the rows of these patients (by id) match their current string rows and care teams."""
+    ids = sorted(patient_ids)
+    for start in range(0, len(ids), _BATCH):
+        chunk = ids[start:start + _BATCH]
+        pks = sa.select(resource.c.pk).where(resource.c.res_type == PATIENT, resource.c.res_id.in_(chunk))
+        conn.execute(sa.delete(idx_string_member).where(idx_string_member.c.res_pk.in_(pks)))
+        conn.execute(sa.insert(idx_string_member).from_select(_COLUMNS, _rows(chunk)))
+
+
+def rebuild(conn: Connection) -> int:
+    """Fill the index from scratch (an upgrade, a bulk load that bypassed the listeners); returns its size."""
+    conn.execute(sa.delete(idx_string_member))
+    conn.execute(sa.insert(idx_string_member).from_select(_COLUMNS, _rows(None)))
+    return int(conn.execute(sa.select(sa.func.count()).select_from(idx_string_member)).scalar_one())
