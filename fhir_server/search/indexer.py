@@ -6,9 +6,9 @@ replaced wholesale: deleting and re-inserting a few dozen rows costs less than d
 is no way to leave stale rows behind.
 
 Rows are tuples in column order and go straight to the driver: one `executemany` per table on
-SQLite; on PostgreSQL, where each statement is a round trip, one DELETE for every table and one INSERT for
-the few rows of a single write, COPY per table for bulk writes. Building a dict and a bound parameter set per row through
-the SQL layer used to cost more than extracting the values.
+SQLite; on PostgreSQL, where each statement is a round trip, one DELETE for every table and one INSERT
+for the few rows of a single write, COPY per table for bulk writes. Building a dict and a bound parameter
+set per row through the SQL layer used to cost more than extracting the values.
 """
 
 from __future__ import annotations
