@@ -17,11 +17,11 @@ from collections.abc import Collection
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from ..search.conditions import MEMBER_SCOPED_TYPE as PATIENT
 from ..search.tables import idx_string, idx_string_member
 from ..store.tables import resource
 from .care_access import care_access
 
-PATIENT = "Patient"
 _COLUMNS = ["member", "hash_identity", "value_norm", "hash_exact", "res_pk"]
 _BATCH = 500  # patient ids per statement, far below SQLite's bound-parameter limit
 
