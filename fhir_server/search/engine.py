@@ -107,7 +107,7 @@ class SearchEngine:
                            ) -> list[tuple[int, str]] | None:
         """`Type?param=system|value` on one token parameter, the criteria of nearly every conditional
         write (the DPI adapter sends several per message): the same rows as the general path, read by
-        one prepared statement on the (hash_sys_value, res_pk) index instead of building and compiling
+        one prepared statement on the (hash_value, hash_sys) index instead of building and compiling
         a query each time. None when the query has any other shape (the general path decides)."""
         if len(pairs) != 1:
             return None
@@ -124,7 +124,8 @@ class SearchEngine:
         if not system or not token:
             return None
         target = Target(param.hash_type(res_type), self.params.index_key(res_type, name), name, param.targets)
-        rows = conn.execute(self._by_token_hash, {"h": target.hash(system, token), "t": res_type, "d": False})
+        rows = conn.execute(self._by_token_hash, {"v": target.hash(token), "s": target.hash(system, ""),
+                                                  "t": res_type, "d": False})
         return [(row.pk, row.res_id) for row in rows]
 
     def token_values(self, conn: Connection, res_type: str, name: str, system: str) -> set[str]:
@@ -146,7 +147,7 @@ class SearchEngine:
         # On SQLite the type test must not be usable as an index (see conditions.type_filter).
         res_type = "r.res_type || ''" if self.dialect == "sqlite" else "r.res_type"
         return text(f"SELECT r.pk, r.res_id FROM {resource.name} r WHERE r.pk IN "
-                    f"(SELECT t.res_pk FROM {idx_token.name} t WHERE t.hash_sys_value = :h) "
+                    f"(SELECT t.res_pk FROM {idx_token.name} t WHERE t.hash_value = :v AND t.hash_sys = :s) "
                     f"AND {res_type} = :t AND r.deleted = :d ORDER BY r.pk")
 
     # -- search ------------------------------------------------------------------------------------

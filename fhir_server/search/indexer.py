@@ -37,7 +37,7 @@ class SearchIndexer:
         self.base_url = base_url.rstrip("/")
 
     def rows(self, res_type: str, resource: dict[str, Any]) -> dict[str, list[Row]]:
-        """Index rows of one resource by table kind, deduplicated (without `res_pk` and `res_type`)."""
+        """Index rows of one resource by table kind, deduplicated (without `res_pk`)."""
         emitted: dict[Emitted, None] = {}
         for item in self.params.plan(res_type).relevant(resource):
             emitted.update(dict.fromkeys(self.item_rows(item, res_type, resource)))
@@ -89,7 +89,7 @@ class SearchIndexer:
             if resource is None:
                 continue
             for kind, rows in self.rows(res_type, resource).items():
-                inserts[kind].extend((pk, res_type, *row) for row in rows)
+                inserts[kind].extend((pk, *row) for row in rows)
         if conn.dialect.name == "postgresql":
             _replace_postgresql(conn, pks, inserts)
             return

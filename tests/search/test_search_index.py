@@ -8,6 +8,7 @@ from alembic.migration import MigrationContext
 from fastapi.testclient import TestClient
 from search_helpers import FHIR_JSON, create, search_ids
 
+from fhir_server.search.hashing import identity_hash
 from fhir_server.search.tables import INDEX_TABLES
 from fhir_server.services import Services
 from fhir_server.store.database import Database
@@ -27,15 +28,19 @@ def test_migration_creates_exactly_the_declared_tables(db: Database) -> None:
 
 
 def _rows(services: Services, res_id: str) -> dict[str, list[tuple[str, str]]]:
-    """Index rows of one Patient, as (param, value) pairs per table."""
+    """Index rows of one Patient, as (param, value) pairs per table; rows name their parameter only
+    through `hash_identity`."""
+    params = services.indexer.params
+    keys = {identity_hash(param.hash_type("Patient"), params.index_key("Patient", code)): params.index_key(
+        "Patient", code) for code, param in params.for_type("Patient").items()}
     out: dict[str, list[tuple[str, str]]] = {}
     with services.db.read() as conn:
         pk = conn.execute(sa.text("SELECT pk FROM resource WHERE res_id = :i"), {"i": res_id}).scalar_one()
         for kind, table in INDEX_TABLES.items():
             value = table.c[{"token": "value", "string": "value_exact", "date": "low", "number": "low",
                              "quantity": "low", "uri": "uri", "reference": "target_id"}[kind]]
-            rows = conn.execute(sa.select(table.c.param, value).where(table.c.res_pk == pk))
-            found = sorted((r[0], str(r[1])) for r in rows)
+            rows = conn.execute(sa.select(table.c.hash_identity, value).where(table.c.res_pk == pk))
+            found = sorted((keys[r[0]], str(r[1])) for r in rows)
             if found:
                 out[kind] = found
     return out

@@ -22,8 +22,8 @@ _SKIPPED = frozenset({"id", "extension", "modifierExtension", "use", "system", "
 
 
 def string_row(hash_type: str, key: str, value: str) -> Row:
-    """(param, hash_identity, hash_exact, value_norm, value_exact)"""
-    return (key, identity_hash(hash_type, key), hash_parts(hash_type, key, value),
+    """(hash_identity, hash_exact, value_norm, value_exact)"""
+    return (identity_hash(hash_type, key), hash_parts(hash_type, key, value),
             normalise(value)[:NORMALISED_LENGTH], value)
 
 
