@@ -6,6 +6,11 @@ order. Before any write, ids are assigned to created resources and every referen
 `fullUrl` (typically `urn:uuid:`) or to a conditional URL (`Patient?identifier=…`) is rewritten to
 `Type/id`; a conditional reference is first matched against the entries of the same Bundle, so an
 adapter can create a Patient and reference it by identifier in one transaction.
+
+What needs no database (ids, references between entries, checking and indexing the bodies of plain
+creates) is done before the database transaction when the Bundle allows it (`_prepare`): on SQLite a
+write transaction holds the only write lock, and Python work done under it is work no other request
+can overlap with.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from sqlalchemy import Connection
 from .errors import BadRequest, FhirError, Issue, PayloadTooLarge, PreconditionFailed, operation_outcome
 from .http import Prefer
 from .patching import applier_for
-from .repository import Stored, WriteResult
+from .repository import IndexRows, Stored, WriteResult
 from .resources import etag, instant, new_id, normalise_query
 from .security.context import current_access, current_filter, current_members
 from .security.scopes import Interaction
@@ -57,6 +62,19 @@ class Entry:
     @property
     def where(self) -> str:
         return f"Bundle.entry[{self.index}]"
+
+
+@dataclass
+class Prepared:
+    """What `_prepare` settled before the transaction, by entry index."""
+
+    targets: dict[str, str]
+    rewritten: set[int] = field(default_factory=set)
+    index_rows: dict[int, IndexRows] = field(default_factory=dict)  # plain creates, checked
+
+
+class _NeedsDatabase(Exception):
+    """A reference that only a search can resolve: preparation stops, the transaction goes on."""
 
 
 class BundleProcessor:
@@ -237,8 +255,9 @@ class BundleProcessor:
                     "a resource only once", code="duplicate", expression=(entry.where,))
             seen[key] = entry.index
 
-    def _assign_ids(self, conn: Connection, entries: list[Entry]) -> dict[str, str]:
-        """Map each entry's fullUrl and conditional URL to the `Type/id` it will have after commit."""
+    def _assign_ids(self, conn: Connection | None, entries: list[Entry]) -> dict[str, str]:
+        """Map each entry's fullUrl and conditional URL to the `Type/id` it will have after commit
+        (`conn` None: before the transaction, where a conditional entry raises _NeedsDatabase)."""
         targets: dict[str, str] = {}
         for entry in entries:
             target: str | None = None
@@ -246,7 +265,7 @@ class BundleProcessor:
             if entry.method == "POST":
                 if entry.if_none_exist:
                     conditional = f"{entry.res_type}?{normalise_query(entry.if_none_exist)}"
-                    match = self.repo.match_one(conn, entry.res_type, entry.if_none_exist, "ifNoneExist")
+                    match = self._match_one(conn, entry.res_type, entry.if_none_exist, "ifNoneExist")
                     if match is not None:
                         target = f"{entry.res_type}/{match[1]}"
                 if target is None:
@@ -256,7 +275,7 @@ class BundleProcessor:
                 target = f"{entry.res_type}/{entry.res_id}"
             elif entry.method == "PUT" and entry.query:
                 conditional = f"{entry.res_type}?{normalise_query(entry.query)}"
-                match = self.repo.match_one(conn, entry.res_type, entry.query, "Conditional update")
+                match = self._match_one(conn, entry.res_type, entry.query, "Conditional update")
                 entry.match, entry.matched = match, True
                 body_id = entry.resource.get("id") if isinstance(entry.resource, dict) else None
                 if match is not None:
@@ -273,7 +292,12 @@ class BundleProcessor:
                 targets[conditional] = target
         return targets
 
-    def _rewrite(self, conn: Connection, entry: Entry, targets: dict[str, str]) -> None:
+    def _match_one(self, conn: Connection | None, res_type: str, query: str, what: str) -> tuple[int, str] | None:
+        if conn is None:
+            raise _NeedsDatabase(f"{res_type}?{query}")
+        return self.repo.match_one(conn, res_type, query, what)
+
+    def _rewrite(self, conn: Connection | None, entry: Entry, targets: dict[str, str]) -> None:
         """Rewrite references in place: the entry's resource was parsed for this request alone."""
         if not isinstance(entry.resource, dict):
             return
@@ -288,7 +312,7 @@ class BundleProcessor:
             elif isinstance(node, list):
                 stack.extend(v for v in node if isinstance(v, dict | list))
 
-    def _resolve(self, conn: Connection, entry: Entry, ref: str, targets: dict[str, str]) -> str:
+    def _resolve(self, conn: Connection | None, entry: Entry, ref: str, targets: dict[str, str]) -> str:
         if ref in targets:
             return targets[ref]
         if ref.startswith("urn:uuid:") or ref.startswith("urn:oid:"):
@@ -299,6 +323,8 @@ class BundleProcessor:
             key = f"{res_type}?{normalise_query(query)}"
             if key in targets:
                 return targets[key]
+            if conn is None:
+                raise _NeedsDatabase(ref)
             if res_type not in self.svc.validator.resource_types:
                 raise BadRequest(f"{entry.where}: conditional reference {ref} names an unknown type",
                                  expression=(f"{entry.where}.resource",))
@@ -314,21 +340,54 @@ class BundleProcessor:
             return ref[len(self.base) + 1:]
         return ref
 
-    def transaction(self, conn: Connection, entries: list[Entry]) -> list[dict[str, Any]]:
+    def _prepare(self, entries: list[Entry]) -> Prepared | None:
+        """Ids, reference rewriting, checks and index rows of plain creates, before the transaction; None
+        when the Bundle deletes (deletes run first, and their effects are part of the transaction) or
+        holds conditional entries (their ids depend on searches). A conditional reference inside a body
+        stops the preparation where it is found: the transaction rewrites the rest."""
+        if any(e.method == "DELETE" for e in entries):
+            return None
         self._check_duplicates(entries)
-        deletes = [e for e in entries if e.method == "DELETE"]
-        for entry in deletes:
-            entry.response = self._guarded(conn, entry)
-        targets = self._assign_ids(conn, entries)
+        try:
+            prepared = Prepared(self._assign_ids(None, entries))
+        except _NeedsDatabase:
+            return None
+        try:
+            for entry in entries:
+                if entry.method in ("POST", "PUT"):
+                    self._rewrite(None, entry, prepared.targets)
+                    prepared.rewritten.add(entry.index)
+        except _NeedsDatabase:
+            return prepared
         for entry in entries:
-            if entry.method in ("POST", "PUT"):
-                self._rewrite(conn, entry, targets)
+            if entry.method == "POST" and entry.assigned_id:
+                entry.resource = self._checked(entry)
+                prepared.index_rows[entry.index] = self.repo.index_rows(entry.res_type, entry.resource)
+        return prepared
+
+    def _checked(self, entry: Entry) -> Any:
+        # The checked body is what is stored: preparers may change it (a Subscription becomes active).
+        return self._guarded_call(entry, lambda: self.repo.check(entry.res_type, entry.resource))
+
+    def transaction(self, conn: Connection, entries: list[Entry], prepared: Prepared | None = None
+                    ) -> list[dict[str, Any]]:
+        """`prepared`: what `_prepare` did already, for these entries."""
+        if prepared is None:
+            self._check_duplicates(entries)
+            deletes = [e for e in entries if e.method == "DELETE"]
+            for entry in deletes:
+                entry.response = self._guarded(conn, entry)
+            prepared = Prepared(self._assign_ids(conn, entries))
+        for entry in entries:
+            if entry.method in ("POST", "PUT") and entry.index not in prepared.rewritten:
+                self._rewrite(conn, entry, prepared.targets)
         # Plain creates (no ifNoneExist match) are checked one by one, then written in bulk.
         creates = [e for e in entries if e.method == "POST" and e.assigned_id]
         for entry in creates:
-            # The checked body is what is stored: preparers may change it (a Subscription becomes active).
-            entry.resource = self._guarded_call(entry, lambda e=entry: self.repo.check(e.res_type, e.resource))
-        results = self.repo.create_many(conn, [(e.res_type, e.assigned_id or "", e.resource) for e in creates])
+            if entry.index not in prepared.index_rows:
+                entry.resource = self._checked(entry)
+        results = self.repo.create_many(conn, [(e.res_type, e.assigned_id or "", e.resource) for e in creates],
+                                        [prepared.index_rows.get(e.index) for e in creates])
         for entry, result in zip(creates, results, strict=True):
             entry.response = self._write_response(entry, result)
         rest = [e for e in entries if e.method != "DELETE" and not (e.method == "POST" and e.assigned_id)]
@@ -369,8 +428,9 @@ class BundleProcessor:
         if kind == "batch":
             responses = self.batch(entries)
         else:
+            prepared = self._prepare(entries)
             with self.svc.db.write() as conn, self.repo.deferred_indexing(conn):
-                responses = self.transaction(conn, entries)
+                responses = self.transaction(conn, entries, prepared)
         return {"resourceType": "Bundle", "type": f"{kind}-response", "entry": responses}
 
 

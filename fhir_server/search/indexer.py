@@ -1,7 +1,8 @@
 """Write side of search: keep the index tables equal to the current version of each resource.
 
-The repository calls `replace` (or `replace_many` for a transaction) inside its write transaction,
-so index rows commit or roll back with the resource version they describe. Rows of a resource are
+The repository calls `replace_many` inside its write transaction, so index rows commit or roll back
+with the resource version they describe (a transaction Bundle's creates may hand it rows computed before
+the transaction began, see `Repository.index_rows`). Rows of a resource are
 replaced wholesale: deleting and re-inserting a few dozen rows costs less than diffing them, and there
 is no way to leave stale rows behind.
 
@@ -14,7 +15,7 @@ set per row through the SQL layer used to cost more than extracting the values.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from sqlalchemy import Connection, delete
@@ -69,17 +70,12 @@ class SearchIndexer:
             return token.rows(item.hash_type, item.key, values, item.code_system)
         return EXTRACTORS[param.type](item.hash_type, item.key, values)
 
-    def replace(self, conn: Connection, pk: int, res_type: str, resource: dict[str, Any] | None, *,
-                fresh: bool = False) -> None:
-        """Make the rows of resource row `pk` describe `resource` (None: deleted, no rows).
-        `fresh`: the row was just created, so it has no rows to delete."""
-        self.replace_many(conn, [(pk, res_type, resource)], fresh=(pk,) if fresh else ())
-
     def replace_many(self, conn: Connection, items: list[tuple[int, str, dict[str, Any] | None]], *,
-                     fresh: Collection[int] = ()) -> None:
-        """`replace` for several resources, one statement per table; `fresh` lists the pks of rows
-        created in this transaction (creates), whose old rows need not be looked for. A resource at
-        version 1 is fresh too: its row has never been indexed before."""
+                     fresh: Collection[int] = (), known: Mapping[int, dict[str, list[Row]]] | None = None) -> None:
+        """Make the rows of each resource row `pk` describe its `resource` (None: deleted, no rows), one
+        statement per table. `fresh` lists the pks of rows created in this transaction (creates), whose
+        old rows need not be looked for; a resource at version 1 is fresh too, its row has never been
+        indexed before. `known`: rows already computed from the content being stored (`rows`), by pk."""
         if not items:
             return
         skip = set(fresh)
@@ -88,7 +84,8 @@ class SearchIndexer:
         for pk, res_type, resource in items:
             if resource is None:
                 continue
-            for kind, rows in self.rows(res_type, resource).items():
+            computed = known.get(pk) if known else None
+            for kind, rows in (self.rows(res_type, resource) if computed is None else computed).items():
                 inserts[kind].extend((pk, *row) for row in rows)
         if conn.dialect.name == "postgresql":
             _replace_postgresql(conn, pks, inserts)
