@@ -258,7 +258,8 @@ class ConditionBuilder:
 
     def _target(self, res_type: str, param: SearchParam) -> Target:
         key = self.params.index_key(res_type, param.code)
-        return Target(param.hash_type(res_type), key, param.code, param.targets)
+        return Target(param.hash_type(res_type), key, param.code, param.targets,
+                      self.params.part_mask(res_type, param.code))
 
     def _param(self, res_type: str, code: str, clause: Clause) -> SearchParam:
         param = self.params.get(res_type, code)
@@ -338,7 +339,8 @@ class ConditionBuilder:
             raise BadRequest(f"Modifier ':missing' is not supported on composite parameter '{param.code}'",
                              code="not-supported")
         table = INDEX_TABLES[param.type]
-        present = exists().where(table.c.res_pk == row.c.pk, table.c.hash_identity == target.identity)
+        present = exists().where(table.c.res_pk == row.c.pk, table.c.hash_identity == target.identity,
+                                 *target.of_parts(table))
         return not_(present) if values[0] == "true" else present
 
     def _last_updated(self, row: FromClause, value: str) -> ColumnElement[bool]:

@@ -18,6 +18,7 @@ from fhir_server.validation.packages import PackageRegistry
 from . import fastpath, fhirpath, model
 from .bindings import ImpliedSystems
 from .fastpath import Typed
+from .parts import part_bit
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +142,7 @@ class SearchParameters:
         self._types: list[str] | None = None
         self._plans: dict[str, TypePlan] = {}
         self._aliases: dict[str, dict[str, str]] = {}
+        self._parts: dict[str, dict[str, int]] = {}
         self._targeting: dict[str, list[str]] | None = None
         by_url: dict[str, dict[str, Any]] = {}
         definitions = [d for d in packages.resources("SearchParameter") if d.get("base") and d.get("code")]
@@ -250,21 +252,45 @@ class SearchParameters:
 
     def index_key(self, res_type: str, code: str) -> str:
         """The code whose index rows answer `code`: parameters of one type with the same kind and
-        expression (Patient `name` and `phonetic`) share one set of rows instead of two equal ones."""
+        expression (Patient `name` and `phonetic`) share one set of rows instead of two equal ones, and a
+        string parameter on one part of another's HumanName or Address (`family` of `name`) reads that
+        parameter's rows, filtered by `part_mask`."""
         aliases = self._aliases.get(res_type)
         if aliases is None:
-            first: dict[tuple[str, str, bool], str] = {}
-            aliases = {}
-            for other, param in sorted(self.for_type(res_type).items()):
-                if param.indexed and param.type != "composite":
-                    # Compared as compiled for this type: `Patient.name | Person.name` is `Patient.name` here.
-                    compiled = self._compile(param.expression or "", res_type, res_type, relative=False)
-                    branches = "|".join(sorted(path.text for path in compiled.fast))
-                    if compiled.slow:
-                        branches = param.expression or ""
-                    aliases[other] = first.setdefault((param.type, branches, param.resource_level), other)
-            self._aliases[res_type] = aliases
+            aliases = self._aliases[res_type] = self._shared_rows(res_type)
         return aliases.get(code, code)
+
+    def part_mask(self, res_type: str, code: str) -> int:
+        """The `parts` bits of the rows `code` reads from its `index_key`'s (0: all of them)."""
+        self.index_key(res_type, code)
+        return self._parts[res_type].get(code, 0)
+
+    def _shared_rows(self, res_type: str) -> dict[str, str]:
+        first: dict[tuple[str, str, bool], str] = {}
+        aliases: dict[str, str] = {}
+        branches_of: dict[str, str] = {}
+        for other, param in sorted(self.for_type(res_type).items()):
+            if param.indexed and param.type != "composite":
+                # Compared as compiled for this type: `Patient.name | Person.name` is `Patient.name` here.
+                compiled = self._compile(param.expression or "", res_type, res_type, relative=False)
+                branches = "|".join(sorted(path.text for path in compiled.fast))
+                if compiled.slow:
+                    branches = param.expression or ""
+                aliases[other] = first.setdefault((param.type, branches, param.resource_level), other)
+                if not compiled.slow and len(compiled.fast) == 1:
+                    branches_of[other] = branches
+        parts: dict[str, int] = {}
+        whole = {(self.for_type(res_type)[code].resource_level, text): code for code, text in branches_of.items()
+                 if self.for_type(res_type)[code].type == "string" and aliases[code] == code}
+        for code, text in branches_of.items():
+            param = self.for_type(res_type)[code]
+            parent_text, _, part = text.rpartition(".")
+            parent = whole.get((param.resource_level, parent_text))
+            bit = part_bit(model.PATH_TO_TYPE.get(parent_text, ""), part)
+            if param.type == "string" and parent is not None and bit and aliases[code] == code:
+                aliases[code], parts[code] = parent, bit
+        self._parts[res_type] = parts
+        return aliases
 
     def coded(self, res_type: str, code: str) -> bool:
         """Whether a token parameter reads only `code`/`boolean` elements (status, gender, active):

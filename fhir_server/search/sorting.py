@@ -73,10 +73,11 @@ def sort_keys(params: SearchParameters, res_types: list[str], sort: list[tuple[s
         if dialect == "postgresql" and _KINDS.get(param.type) is None:
             column = column.collate("C")
         aggregate = func.max(column) if descending else func.min(column)
-        identity = Target(param.hash_type(res_types[0]), params.index_key(res_types[0], code), code).identity
+        target = Target(param.hash_type(res_types[0]), params.index_key(res_types[0], code), code,
+                        parts=params.part_mask(res_types[0], code))
         scalar = (
             select(aggregate)
-            .where(table.c.res_pk == row.c.pk, table.c.hash_identity == identity)
+            .where(table.c.res_pk == row.c.pk, table.c.hash_identity == target.identity, *target.of_parts(table))
             .scalar_subquery()
         )
         sentinel = last_descending if descending else last_ascending

@@ -26,7 +26,7 @@ and a per-row parent check would cost more than it protects.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Float, Index, PrimaryKeyConstraint, String, Table, Text, text
+from sqlalchemy import BigInteger, Column, Float, Index, Integer, PrimaryKeyConstraint, String, Table, Text, text
 
 from fhir_server.store.tables import metadata
 from fhir_server.store.types import BigId
@@ -69,6 +69,8 @@ idx_string = Table(
     Column("hash_exact", BigInteger, nullable=False),
     Column("value_norm", SortableText, nullable=False),
     Column("value_exact", Text, nullable=False),
+    # Which parts of a HumanName or Address the text is (bits, see extract/string.py), 0 otherwise.
+    Column("parts", Integer, nullable=False),
     PrimaryKeyConstraint("res_pk", "hash_identity", "hash_exact", name="pk_idx_string"),
     Index("ix_idx_string_norm", "hash_identity", "value_norm", "res_pk"),
     sqlite_with_rowid=False,
@@ -159,6 +161,7 @@ idx_string_member = Table(
     Column("value_norm", SortableText, nullable=False),
     Column("hash_exact", BigInteger, nullable=False),
     Column("res_pk", BigId, nullable=False, autoincrement=False),
+    Column("parts", Integer, nullable=False),
     PrimaryKeyConstraint("member", "hash_identity", "value_norm", "res_pk", "hash_exact",
                          name="pk_idx_string_member"),
     Index("ix_idx_string_member_res", "res_pk", "member"),

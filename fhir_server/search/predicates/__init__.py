@@ -28,16 +28,23 @@ class Target:
     key: str
     code: str
     targets: tuple[str, ...] = ()
+    # String parameters read from their parent's rows (`family` from `name`): the parts they stand for
+    # (see `extract/string.py`), 0 for every other parameter.
+    parts: int = 0
 
     @property
     def identity(self) -> int:
         return identity_hash(self.hash_type, self.key)
 
+    def of_parts(self, table: Any) -> list[ColumnElement[bool]]:
+        """The part filter on a string table's rows, as a list to splat into `where`/`and_`."""
+        return [table.c.parts.op("&")(self.parts) != 0] if self.parts else []
+
     def hash(self, *parts: str) -> int:
         return hash_parts(self.hash_type, self.key, *parts)
 
     def derived(self, suffix: str) -> Target:
-        return Target(self.hash_type, self.key + suffix, self.code, self.targets)
+        return Target(self.hash_type, self.key + suffix, self.code, self.targets, self.parts)
 
 
 class RowFilter(Protocol):
