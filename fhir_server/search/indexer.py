@@ -39,11 +39,11 @@ class SearchIndexer:
 
     def rows(self, res_type: str, resource: dict[str, Any]) -> dict[str, list[Row]]:
         """Index rows of one resource by table kind, deduplicated (without `res_pk`)."""
-        emitted: dict[Emitted, None] = {}
+        emitted: list[Emitted] = []
         for item in self.params.plan(res_type).relevant(resource):
-            emitted.update(dict.fromkeys(self.item_rows(item, res_type, resource)))
+            emitted += self.item_rows(item, res_type, resource)
         by_table: dict[str, list[Row]] = {kind: [] for kind in INDEX_TABLES}
-        for kind, row in emitted:
+        for kind, row in dict.fromkeys(emitted):
             by_table[kind].append(row)
         return by_table
 

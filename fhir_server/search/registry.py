@@ -92,6 +92,9 @@ class PlanItem:
     typed: Callable[[dict[str, Any]], list[Typed]] | None = None
 
 
+_SHAPES_KEPT = 256  # distinct key sets remembered per resource type
+
+
 @dataclass(frozen=True)
 class TypePlan:
     """Everything indexing one resource type evaluates, and which of it a resource's top-level keys
@@ -100,17 +103,21 @@ class TypePlan:
     items: tuple[PlanItem, ...]
     by_key: dict[str, tuple[int, ...]]  # top-level JSON key → positions in `items`
     always: tuple[int, ...]  # positions evaluated on every resource (composites, engine fallbacks…)
+    # Answers of `relevant` by the resource's top-level keys: writers send the same shapes again and again.
+    _by_keys: dict[tuple[str, ...], list[PlanItem]] = field(default_factory=dict, compare=False, repr=False)
 
     def relevant(self, resource: dict[str, Any]) -> list[PlanItem]:
         """The items that may yield values for `resource`, in plan order."""
-        by_key = self.by_key
-        positions = set(self.always)
-        for key in resource:
-            found = by_key.get(key)
-            if found is not None:
-                positions.update(found)
-        items = self.items
-        return [items[position] for position in sorted(positions)]
+        keys = tuple(resource)
+        found = self._by_keys.get(keys)
+        if found is None:
+            positions = set(self.always)
+            for key in keys:
+                positions.update(self.by_key.get(key, ()))
+            found = [self.items[position] for position in sorted(positions)]
+            if len(self._by_keys) < _SHAPES_KEPT:
+                self._by_keys[keys] = found
+        return found
 
 
 def _fused(paths: tuple[fastpath.CompiledPath, ...]) -> Callable[[dict[str, Any]], list[Typed]] | None:
