@@ -45,7 +45,7 @@ from .parse import (
     split_unescaped,
     unescape,
 )
-from .predicates import QueryContext, RowFilter, Target
+from .predicates import QueryContext, RowFilter, target_for
 from .registry import SearchParameters
 from .sorting import Cursor, SortKey, after, order_by, sort_keys
 from .subsetting import Subsetter
@@ -121,9 +121,9 @@ class SearchEngine:
         if len(parts) != 2:
             return None
         system, token = unescape(parts[0]), unescape(parts[1])
-        if not system or not token:
+        target = target_for(self.params, res_type, param)
+        if not system or not token or target.narrowing(idx_token):
             return None
-        target = Target(param.hash_type(res_type), self.params.index_key(res_type, name), name, param.targets)
         rows = conn.execute(self._by_token_hash, {"v": target.hash(token), "s": target.hash(system, ""),
                                                   "t": res_type, "d": False})
         return [(row.pk, row.res_id) for row in rows]
@@ -135,11 +135,11 @@ class SearchEngine:
         param = self.params.get(res_type, name)
         if param is None or not param.indexed or param.type != "token":
             raise ValueError(f"{res_type}.{name} is not an indexed token parameter")
-        target = Target(param.hash_type(res_type), self.params.index_key(res_type, name), name, param.targets)
+        target = target_for(self.params, res_type, param)
         rows = conn.execute(
             select(idx_token.c.value).join(resource, resource.c.pk == idx_token.c.res_pk)
             .where(idx_token.c.hash_sys == target.hash(system, ""), idx_token.c.system == system,
-                   resource.c.res_type == res_type, resource.c.deleted == false()))
+                   *target.narrowing(idx_token), resource.c.res_type == res_type, resource.c.deleted == false()))
         return {row.value for row in rows}
 
     @functools.cached_property

@@ -9,6 +9,7 @@ the direct evaluator understands run as dict walks, the others through the FHIRP
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -93,6 +94,8 @@ class PlanItem:
 
 
 _SHAPES_KEPT = 256  # distinct key sets remembered per resource type
+# `X.telecom.where(system='phone')`: the ContactPoints of `X.telecom` of one system.
+_SYSTEM_FILTER = re.compile(r"(.+)\.where\(system\s*=\s*'([a-z]+)'\)")
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,7 @@ class SearchParameters:
         self._plans: dict[str, TypePlan] = {}
         self._aliases: dict[str, dict[str, str]] = {}
         self._parts: dict[str, dict[str, int]] = {}
+        self._systems: dict[str, dict[str, str]] = {}
         self._targeting: dict[str, list[str]] | None = None
         by_url: dict[str, dict[str, Any]] = {}
         definitions = [d for d in packages.resources("SearchParameter") if d.get("base") and d.get("code")]
@@ -259,9 +263,11 @@ class SearchParameters:
 
     def index_key(self, res_type: str, code: str) -> str:
         """The code whose index rows answer `code`: parameters of one type with the same kind and
-        expression (Patient `name` and `phonetic`) share one set of rows instead of two equal ones, and a
+        expression (Patient `name` and `phonetic`) share one set of rows instead of two equal ones; a
         string parameter on one part of another's HumanName or Address (`family` of `name`) reads that
-        parameter's rows, filtered by `part_mask`."""
+        parameter's rows, filtered by `part_mask`; a token parameter on the ContactPoints of one system
+        (`phone`: `telecom.where(system='phone')`) reads the rows of all of them, filtered by
+        `fixed_system`."""
         aliases = self._aliases.get(res_type)
         if aliases is None:
             aliases = self._aliases[res_type] = self._shared_rows(res_type)
@@ -271,6 +277,11 @@ class SearchParameters:
         """The `parts` bits of the rows `code` reads from its `index_key`'s (0: all of them)."""
         self.index_key(res_type, code)
         return self._parts[res_type].get(code, 0)
+
+    def fixed_system(self, res_type: str, code: str) -> str:
+        """The ContactPoint system of the rows `code` reads from its `index_key`'s ("": all of them)."""
+        self.index_key(res_type, code)
+        return self._systems[res_type].get(code, "")
 
     def _shared_rows(self, res_type: str) -> dict[str, str]:
         first: dict[tuple[str, str, bool], str] = {}
@@ -286,17 +297,26 @@ class SearchParameters:
                 aliases[other] = first.setdefault((param.type, branches, param.resource_level), other)
                 if not compiled.slow and len(compiled.fast) == 1:
                     branches_of[other] = branches
+        params = self.for_type(res_type)
+        whole = {(params[code].type, params[code].resource_level, text): code for code, text in branches_of.items()
+                 if aliases[code] == code}
         parts: dict[str, int] = {}
-        whole = {(self.for_type(res_type)[code].resource_level, text): code for code, text in branches_of.items()
-                 if self.for_type(res_type)[code].type == "string" and aliases[code] == code}
+        systems: dict[str, str] = {}
         for code, text in branches_of.items():
-            param = self.for_type(res_type)[code]
-            parent_text, _, part = text.rpartition(".")
-            parent = whole.get((param.resource_level, parent_text))
-            bit = part_bit(model.PATH_TO_TYPE.get(parent_text, ""), part)
-            if param.type == "string" and parent is not None and bit and aliases[code] == code:
-                aliases[code], parts[code] = parent, bit
-        self._parts[res_type] = parts
+            param = params[code]
+            if aliases[code] != code:
+                continue
+            if param.type == "string":
+                parent_text, _, part = text.rpartition(".")
+                parent = whole.get(("string", param.resource_level, parent_text))
+                bit = part_bit(model.PATH_TO_TYPE.get(parent_text, ""), part)
+                if parent is not None and bit:
+                    aliases[code], parts[code] = parent, bit
+            elif param.type == "token" and (found := _SYSTEM_FILTER.fullmatch(text)):
+                parent = whole.get(("token", param.resource_level, found.group(1)))
+                if parent is not None and model.PATH_TO_TYPE.get(found.group(1)) == "ContactPoint":
+                    aliases[code], systems[code] = parent, found.group(2)
+        self._parts[res_type], self._systems[res_type] = parts, systems
         return aliases
 
     def coded(self, res_type: str, code: str) -> bool:

@@ -1,6 +1,6 @@
 """Revision 0007 on a database that already holds index rows of the earlier shape: the rows of part
-parameters (`family`, `given`) are folded into their parent's with the part bits, and the member-scoped
-copy follows."""
+parameters (`family`, `given`) are folded into their parent's with the part bits, those of `phone` go
+(`telecom`'s answer it), and the member-scoped copy follows."""
 
 from __future__ import annotations
 
@@ -48,6 +48,13 @@ def _old_string_row(pk: int, code: str, value: str) -> dict[str, object]:
             "hash_exact": hash_parts("Patient", code, value), "value_norm": normalise(value), "value_exact": value}
 
 
+def _old_token_row(pk: int, code: str, system: str, value: str) -> dict[str, object]:
+    return {"res_pk": pk, "res_type": "Patient", "param": code, "hash_identity": identity_hash("Patient", code),
+            "hash_value": hash_parts("Patient", code, value), "hash_sys": hash_parts("Patient", code, system, ""),
+            "hash_sys_value": hash_parts("Patient", code, system, value), "system": system, "value": value,
+            "text": ""}
+
+
 def test_part_rows_are_folded_into_their_parents(db_at_0006: Database, search_params: SearchParameters) -> None:
     with db_at_0006.write() as conn:
         pk = conn.execute(sa.text(
@@ -60,6 +67,11 @@ def test_part_rows_are_folded_into_their_parents(db_at_0006: Database, search_pa
         conn.execute(sa.text(
             "INSERT INTO idx_string (res_pk, res_type, param, hash_identity, hash_exact, value_norm, value_exact) "
             "VALUES (:res_pk, :res_type, :param, :hash_identity, :hash_exact, :value_norm, :value_exact)"), rows)
+        conn.execute(sa.text(
+            "INSERT INTO idx_token (res_pk, res_type, param, hash_identity, hash_value, hash_sys, hash_sys_value, "
+            "system, value, text) VALUES (:res_pk, :res_type, :param, :hash_identity, :hash_value, :hash_sys, "
+            ":hash_sys_value, :system, :value, :text)"),
+            [_old_token_row(pk, "telecom", "phone", "0612345678"), _old_token_row(pk, "phone", "phone", "0612345678")])
         conn.execute(sa.text("INSERT INTO care_access (source_pk, patient_id, member) "
                              "VALUES (:pk, 'p1', 'Organization/o1')"), {"pk": pk})
     with pytest.raises(RuntimeError, match="search parameter definitions"):
@@ -69,6 +81,8 @@ def test_part_rows_are_folded_into_their_parents(db_at_0006: Database, search_pa
         found = conn.execute(sa.text(
             "SELECT hash_identity, value_exact, parts FROM idx_string ORDER BY value_exact")).all()
         member = conn.execute(sa.text("SELECT value_norm, parts FROM idx_string_member ORDER BY value_norm")).all()
+        tokens = conn.execute(sa.text("SELECT hash_identity, value FROM idx_token")).all()
     name = identity_hash("Patient", "name")
     assert [tuple(r) for r in found] == [(name, "Dr", 0), (name, "Jean", GIVEN_BIT), (name, "Martin", FAMILY_BIT)]
     assert [tuple(r) for r in member] == [("dr", 0), ("jean", GIVEN_BIT), ("martin", FAMILY_BIT)]
+    assert [tuple(r) for r in tokens] == [(identity_hash("Patient", "telecom"), "0612345678")]

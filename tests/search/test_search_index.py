@@ -73,6 +73,23 @@ def test_rows_are_replaced_on_update_and_removed_on_delete(client: TestClient, s
     assert search_ids(client, "/fhir/Patient?gender=other") == ["p"]
 
 
+def test_contact_point_parameters_read_the_telecom_rows(client: TestClient, services: Services) -> None:
+    """`phone` and `email` are `telecom.where(system=…)`: they have no rows of their own and select
+    telecom's rows by system, with the same answers as rows of their own would give."""
+    create(client, {"resourceType": "Patient", "id": "p", "telecom": [
+        {"system": "phone", "value": "0612345678"}, {"system": "email", "value": "a@example.org"}]})
+    create(client, {"resourceType": "Patient", "id": "q", "telecom": [{"system": "email", "value": "0612345678"}]})
+    assert _rows(services, "p")["token"] == [("deceased", "false"), ("telecom", "0612345678"),
+                                             ("telecom", "a@example.org")]
+    assert search_ids(client, "/fhir/Patient?phone=0612345678") == ["p"]
+    assert search_ids(client, "/fhir/Patient?phone=phone|0612345678") == ["p"]
+    assert search_ids(client, "/fhir/Patient?phone=email|0612345678") == []
+    assert search_ids(client, "/fhir/Patient?email=0612345678") == ["q"]
+    assert sorted(search_ids(client, "/fhir/Patient?telecom=0612345678")) == ["p", "q"]
+    assert search_ids(client, "/fhir/Patient?phone:missing=true") == ["q"]
+    assert search_ids(client, "/fhir/Patient?phone:not=0612345678") == ["q"]
+
+
 def test_patch_reindexes(client: TestClient) -> None:
     create(client, {"resourceType": "Patient", "id": "p", "gender": "male"})
     response = client.patch("/fhir/Patient/p", json=[{"op": "replace", "path": "/gender", "value": "female"}],

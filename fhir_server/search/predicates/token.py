@@ -38,6 +38,12 @@ def system_and_code(target: Target, system: str, code: str) -> ColumnElement[boo
 
 
 def condition(target: Target, modifier: str | None, value: str, ctx: QueryContext) -> ColumnElement[bool]:
+    narrowing = target.narrowing(TABLE)
+    found = _condition(target, modifier, value)
+    return and_(found, *narrowing) if narrowing else found
+
+
+def _condition(target: Target, modifier: str | None, value: str) -> ColumnElement[bool]:
     if modifier in (None, "not"):
         return match(target, target.code, value)
     if modifier == "text":

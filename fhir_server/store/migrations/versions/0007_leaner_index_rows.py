@@ -3,9 +3,10 @@
 - No `param`/`res_type` text columns: nothing read them that the hashes and `resource` do not give.
 - One value index on `idx_token` instead of two: (hash_value, hash_sys) serves `code` and `system|code`.
 - String rows record the HumanName/Address parts their text was found in (`parts`), and the rows of part
-  parameters (`family`, `given`, `address-city`…) are folded into their parent's (`name`, `address`).
-  Which parameter is a part of which comes from the SearchParameter definitions, so that step needs the
-  server's `SearchParameters` (passed by `store.migrate.upgrade`) when the database holds string rows.
+  parameters (`family`, `given`, `address-city`…) are folded into their parent's (`name`, `address`);
+  the rows of `phone`/`email` go, `telecom`'s rows answer them. Which parameter reads another's rows
+  comes from the SearchParameter definitions, so that step needs the server's `SearchParameters`
+  (passed by `store.migrate.upgrade`) when the database holds index rows.
 - The member-scoped string index is filled from the rewritten rows.
 
 Revision ID: 0007
@@ -38,30 +39,31 @@ def upgrade() -> None:
     for table in ("idx_string", "idx_string_member"):
         op.add_column(table, sa.Column("parts", sa.Integer, nullable=False, server_default="0"))
     conn = op.get_bind()
-    if conn.execute(sa.text("SELECT 1 FROM idx_string LIMIT 1")).first() is not None:
-        _fold_part_rows(conn, context.config.attributes.get("search_params"))
+    if any(conn.execute(sa.text(f"SELECT 1 FROM {table} LIMIT 1")).first() for table in ("idx_string", "idx_token")):
+        _fold_derived_rows(conn, context.config.attributes.get("search_params"))
     rebuild(conn)
 
 
-def _fold_part_rows(conn: sa.Connection, params: Any) -> None:
+def _fold_derived_rows(conn: sa.Connection, params: Any) -> None:
     if params is None:
-        raise RuntimeError("revision 0007 rewrites string index rows and needs the search parameter definitions: "
+        raise RuntimeError("revision 0007 rewrites index rows and needs the search parameter definitions: "
                            "run it through `oncolink db upgrade` or by starting the server")
     update = sa.text(
         "UPDATE idx_string SET parts = parts | :bit WHERE hash_identity = :parent AND EXISTS "
         "(SELECT 1 FROM idx_string s WHERE s.res_pk = idx_string.res_pk AND s.hash_identity = :part "
         "AND s.value_exact = idx_string.value_exact)")
-    delete = sa.text("DELETE FROM idx_string WHERE hash_identity = :part")
     for res_type in params.resource_types():
         for code, param in params.for_type(res_type).items():
-            bit = params.part_mask(res_type, code)
-            if not bit:
+            bit, system = params.part_mask(res_type, code), params.fixed_system(res_type, code)
+            if not bit and not system:
                 continue
             hash_type = param.hash_type(res_type)
             keys = {"bit": bit, "part": identity_hash(hash_type, code),
                     "parent": identity_hash(hash_type, params.index_key(res_type, code))}
-            conn.execute(update, keys)
-            conn.execute(delete, keys)
+            if bit:
+                conn.execute(update, keys)
+            table = "idx_string" if bit else "idx_token"
+            conn.execute(sa.text(f"DELETE FROM {table} WHERE hash_identity = :part"), keys)
 
 
 def downgrade() -> None:
