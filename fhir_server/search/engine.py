@@ -107,7 +107,7 @@ class SearchEngine:
                            ) -> list[tuple[int, str]] | None:
         """`Type?param=system|value` on one token parameter, the criteria of nearly every conditional
         write (the DPI adapter sends several per message): the same rows as the general path, read by
-        one prepared statement on the (hash_value, hash_sys) index instead of building and compiling
+        one prepared statement on the token value index instead of building and compiling
         a query each time. None when the query has any other shape (the general path decides)."""
         if len(pairs) != 1:
             return None

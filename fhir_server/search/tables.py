@@ -54,10 +54,11 @@ idx_token = Table(
     Column("value", Text, nullable=False),
     Column("text", SortableText, nullable=False),
     PrimaryKeyConstraint("res_pk", "hash_identity", "hash_sys_value", "text", name="pk_idx_token"),
-    # `code` reads (hash_value), `system|code` reads (hash_value, hash_sys): one index serves both, so a
-    # token row costs one randomly placed B-tree entry instead of two (`hash_sys_value` only keeps rows
-    # distinct in the primary key).
-    Index("ix_idx_token_value_sys", "hash_value", "hash_sys", "res_pk"),
+    # `code` reads (hash_value), `system|code` reads hash_value and checks hash_sys in the index entry: one
+    # index serves both, so a token row costs one randomly placed B-tree entry instead of two
+    # (`hash_sys_value` only keeps rows distinct in the primary key). `res_pk` second keeps the probe
+    # "does resource n have this code" a single lookup.
+    Index("ix_idx_token_value_sys", "hash_value", "res_pk", "hash_sys"),
     Index("ix_idx_token_sys", "hash_sys", "res_pk"),
     sqlite_with_rowid=False,
 )

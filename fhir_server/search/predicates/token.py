@@ -32,8 +32,8 @@ def match(target: Target, code: str, value: str) -> ColumnElement[bool]:
 
 
 def system_and_code(target: Target, system: str, code: str) -> ColumnElement[bool]:
-    """`system|code` through the (hash_value, hash_sys) index: the pair is as selective as one hash of
-    both, and the index that serves bare codes serves it too."""
+    """`system|code` through the index that serves bare codes, whose entries carry `hash_sys`: the pair
+    is as selective as one hash of both."""
     return and_(TABLE.c.hash_value == target.hash(code), TABLE.c.hash_sys == target.hash(system, ""))
 
 

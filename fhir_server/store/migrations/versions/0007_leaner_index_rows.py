@@ -1,7 +1,8 @@
 """Leaner index rows; must match fhir_server/search/tables.py (see docs/adr/0017-index-write-cost.md).
 
 - No `param`/`res_type` text columns: nothing read them that the hashes and `resource` do not give.
-- One value index on `idx_token` instead of two: (hash_value, hash_sys) serves `code` and `system|code`.
+- One value index on `idx_token` instead of two: (hash_value, res_pk, hash_sys) serves `code` and
+  `system|code`.
 - String rows record the HumanName/Address parts their text was found in (`parts`), and the rows of part
   parameters (`family`, `given`, `address-city`…) are folded into their parent's (`name`, `address`);
   the rows of `phone`/`email` go, `telecom`'s rows answer them. Which parameter reads another's rows
@@ -32,7 +33,7 @@ _TABLES = ("idx_token", "idx_string", "idx_date", "idx_number", "idx_quantity", 
 def upgrade() -> None:
     op.drop_index("ix_idx_token_sys_value", "idx_token")
     op.drop_index("ix_idx_token_value", "idx_token")
-    op.create_index("ix_idx_token_value_sys", "idx_token", ["hash_value", "hash_sys", "res_pk"])
+    op.create_index("ix_idx_token_value_sys", "idx_token", ["hash_value", "res_pk", "hash_sys"])
     for table in _TABLES:
         op.drop_column(table, "param")
         op.drop_column(table, "res_type")
