@@ -21,6 +21,7 @@ from sqlalchemy import Connection
 from ..errors import FhirError
 from ..store.tables import resource
 from .forfaits import telemonitoring_months
+from .known import Known
 from .plans import EXT_TELEMONITORING, SID, extension, step_of
 from .transitions import Pathway, engine
 
@@ -61,7 +62,7 @@ def _due(pathway: Pathway, episode: dict[str, Any], sequence: dict[str, Any] | N
 
 
 def _run_one(pathway: Pathway, conn: Connection, episode: dict[str, Any], current: dict[str, Any] | None, today: date,
-             now: datetime, billed: set[str], report: TickReport) -> list[str]:
+             now: datetime, billed: set[str], known: Known, report: TickReport) -> list[str]:
     """Move one active episode on (its row locked, its sequence in progress `current`); answers what it
     wrote."""
     episode_id = str(episode["id"])
@@ -71,7 +72,7 @@ def _run_one(pathway: Pathway, conn: Connection, episode: dict[str, Any], curren
         step = step_of(current)
         if step.end >= today and last >= today:
             break
-        done = pathway.advance(conn, episode, current, step.end + timedelta(days=1), now)
+        done = pathway.advance(conn, episode, current, step.end + timedelta(days=1), now, known=known)
         written += done.written
         episode = done.episode
         if episode.get("status") != "active":
@@ -83,7 +84,7 @@ def _run_one(pathway: Pathway, conn: Connection, episode: dict[str, Any], curren
         current = opened if opened and opened.get("status") == "active" else pathway.current_sequence(
             conn, episode_id)
     if episode.get("status") == "active":
-        months = pathway.bill_telemonitoring(conn, episode, today, now, billed)
+        months = pathway.bill_telemonitoring(conn, episode, today, now, billed, known)
         report.telemonitoring_months += len(months)
         written += months
     return written
@@ -104,17 +105,21 @@ def _in_progress(pathway: Pathway, conn: Connection, episode_ids: list[str]) -> 
 
 def _commit(pathway: Pathway, episode_ids: list[str], today: date, now: datetime, billed: set[str]) -> TickReport:
     """Move `episode_ids` on in one transaction, recorded by one Provenance pinning every version the
-    transaction wrote (docs/adr/0016); what it did counts only once committed."""
+    transaction wrote (docs/adr/0016); what it did counts only once committed. With the episodes locked,
+    the identifiers already written for them are read once (pathway.known), so the writes need no
+    search and their index rows go in bulk at the end."""
     moved, written = TickReport(), []
-    with pathway.services.db.write() as conn:
+    with pathway.services.db.write() as conn, pathway.repo.deferred_indexing(conn):
         episodes = []
         for episode_id in episode_ids:  # locked before their sequences are read
             stored = pathway.repo.current(conn, "CarePlan", episode_id, lock=True)
             if stored and not stored.deleted and (stored.content or {}).get("status") == "active":
                 episodes.append(dict(stored.content or {}))
         current = _in_progress(pathway, conn, [e["id"] for e in episodes]) if episodes else {}
+        known = Known.read(pathway.repo, conn, episodes)
         for episode in episodes:
-            written += _run_one(pathway, conn, episode, current.get(episode["id"]), today, now, billed, moved)
+            written += _run_one(pathway, conn, episode, current.get(episode["id"]), today, now, billed, known,
+                                moved)
         pathway.record(conn, written, now, "Passage du temps : séquences et forfaits (oncolink pathway tick)")
     return moved
 
