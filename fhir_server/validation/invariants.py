@@ -229,6 +229,7 @@ _GUARD_OR = re.compile(rf"^({_PATH})\.empty\(\) or ")
 _STEP = r"(?:extension\('[^']*'\)|[a-z_]\w*)"
 _STEP_PARTS = re.compile(r"extension\('([^']*)'\)|([a-z_]\w*)")
 _GUARD_LITERAL = re.compile(rf"^({_STEP}(?:\.{_STEP})*) (?:contains|=) '([^'\\]*)' implies ")
+_ALL_EXIST = re.compile(rf"^\(?({_STEP}(?:\.{_STEP})*\.exists\(\)(?: and {_STEP}(?:\.{_STEP})*\.exists\(\))*)\)?$")
 _PERIOD_ORDER = "start.hasValue().not() or end.hasValue().not() or (start <= end)"  # per-1
 _TIMEZONE = re.compile(r"(Z|[+-]\d\d:\d\d)$")
 
@@ -316,7 +317,11 @@ def _fast(expression: str) -> Fast | None:
         # `false implies x` and `{} implies x` both hold (the latter is true or empty): only a left side
         # holding the literal needs the engine.
         steps, literal = _steps(m.group(1)), m.group(2)
-        return lambda f: None if literal in _values(f, steps) else True
+        # `true implies (a.exists() and b.exists())` is the conjunction: decided directly too.
+        then = _ALL_EXIST.match(expression[m.end():])
+        required = [_steps(p.removesuffix(".exists()")) for p in then.group(1).split(" and ")] if then else None
+        return lambda f: True if literal not in _values(f, steps) else (
+            None if required is None else all(_values(f, r) for r in required))
     return None
 
 

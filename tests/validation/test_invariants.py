@@ -191,7 +191,7 @@ def _build(steps: tuple[tuple[str, str], ...], leaf: Any) -> dict[str, Any]:
         kind, part = steps[index]
         if kind == "extension":
             node = {"extension": [{"url": part, **node}]}
-        elif part == "value":
+        elif part == "value" and index and steps[index - 1][0] == "extension":  # Extension.value[x]
             node = {"valueCoding" if index < len(steps) - 1 else "valueString": node}
         else:
             node = {part: node}
@@ -201,7 +201,7 @@ def _build(steps: tuple[tuple[str, str], ...], leaf: Any) -> dict[str, Any]:
 def test_literal_guards_agree_with_the_engine_on_every_r4_and_ig_invariant(ig_registry: PackageRegistry) -> None:
     """`a contains 'x' implies …` / `a = 'x' implies …` are decided directly only when `a` is absent or
     holds other values, and the engine then agrees; the profiles' own conditional rules are among them."""
-    from fhir_server.validation.invariants import _GUARD_LITERAL, _fast, _steps
+    from fhir_server.validation.invariants import _ALL_EXIST, _GUARD_LITERAL, _fast, _steps
 
     engine = InvariantEngine(ValueSetExpander(ig_registry))
     checked, ig_checked = 0, 0
@@ -212,18 +212,40 @@ def test_literal_guards_agree_with_the_engine_on_every_r4_and_ig_invariant(ig_re
         fast, steps, literal = _fast(expression), _steps(match.group(1)), match.group(2)
         assert fast is not None
         root = {"resourceType": path} if "." not in path else {}
-        for leaf in (None, "another-value", literal):
-            focus = {**root, **(_build(steps, leaf) if leaf is not None else {})}
+        then = _ALL_EXIST.match(expression[match.end():])
+        required = [_steps(p.removesuffix(".exists()")) for p in then.group(1).split(" and ")] if then else []
+        focuses = [root, {**root, **_build(steps, "another-value")}]
+        holding = _concat(root, _build(steps, literal))
+        focuses += [holding] + [_concat(holding, *(_build(r, _leaf(r)) for r in required[:n]))
+                                for n in range(1, len(required) + 1)]
+        for focus in focuses:
             decided = fast(focus)
-            if leaf == literal:
-                assert decided is None, (key, expression)  # the engine decides
+            if decided is None:
+                assert focus is holding and not required, (key, expression)  # the engine decides
                 continue
-            assert decided is True
             by_engine = engine.evaluate(expression, focus, path, Scope(focus, focus))
-            assert by_engine is True, (key, expression, focus, by_engine)
+            assert decided is by_engine, (key, expression, focus, by_engine)
             checked += 1
             ig_checked += not url.startswith("http://hl7.org/fhir/")
-    assert checked > 10 and ig_checked >= 4
+    assert checked > 10 and ig_checked >= 8
+
+
+def _leaf(steps: tuple[tuple[str, str], ...]) -> Any:
+    return {"valueString": "x"} if steps[-1][0] == "extension" else "x"
+
+
+def _concat(*parts: dict[str, Any]) -> dict[str, Any]:
+    """Deep merge where lists are concatenated (two extensions on one element)."""
+    out: dict[str, Any] = {}
+    for part in parts:
+        for key, value in part.items():
+            if isinstance(out.get(key), list) and isinstance(value, list):
+                out[key] = out[key] + value
+            elif isinstance(out.get(key), dict) and isinstance(value, dict):
+                out[key] = _concat(out[key], value)
+            else:
+                out[key] = value
+    return out
 
 
 @pytest.mark.parametrize(("start", "end"), [
