@@ -21,13 +21,15 @@ from sqlalchemy import Connection
 
 from ..errors import PreconditionFailed
 from ..repository import Repository
+from ..store.tables import resource
 from .plans import SID
 
 
 @dataclass
 class Known:
     """The engine's business identifiers (`(system, value)`) present for a set of locked episodes, with
-    the resource holding each; what this transaction writes is added as it goes."""
+    the resource holding each (whole for sequences, only its type and id for forfaits and messages); what
+    this transaction writes is added as it goes."""
 
     found: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     # Identifiers several resources hold: a conditional create would answer 412, and so does this.
@@ -42,15 +44,23 @@ class Known:
             return known
         parents = ",".join(f"CarePlan/{e['id']}" for e in episodes)
         patients = ",".join(sorted({str(e["subject"]["reference"]) for e in episodes}))
-        for res_type, query in (("CarePlan", f"part-of={parents}&identifier={SID}/sequence|"),
-                                ("ChargeItem", f"subject={patients}&identifier={SID}/forfait|"),
+        sequences = repo.find(conn, "CarePlan", f"part-of={parents}&identifier={SID}/sequence|")
+        for content in repo.contents(conn, sequences):
+            known._add(content.get("identifier"), content)
+        # Forfaits and messages found are only skipped, never read: their identifiers alone, extracted by the
+        # database (a catch-up reads tens of thousands of them).
+        columns = [resource.c.res_id, resource.c.content[("identifier",)].label("identifier")]
+        for res_type, query in (("ChargeItem", f"subject={patients}&identifier={SID}/forfait|"),
                                 ("Communication", f"subject={patients}&identifier={SID}/trigger|")):
-            for content in repo.contents(conn, repo.find(conn, res_type, query)):
-                for ident in content.get("identifier") or []:
-                    key = (str(ident.get("system")), str(ident.get("value")))
-                    if known.found.setdefault(key, content) is not content:
-                        known.ambiguous.add(key)
+            for row in repo.columns(conn, repo.find(conn, res_type, query), columns):
+                known._add(row.identifier, {"resourceType": res_type, "id": row.res_id})
         return known
+
+    def _add(self, identifiers: Any, holder: dict[str, Any]) -> None:
+        for ident in identifiers if isinstance(identifiers, list) else []:
+            key = (str(ident.get("system")), str(ident.get("value")))
+            if self.found.setdefault(key, holder) is not holder:
+                self.ambiguous.add(key)
 
 
 def create_once(repo: Repository, conn: Connection, res_type: str, body: dict[str, Any],
