@@ -28,6 +28,17 @@ PreCommitHook = Callable[[Connection], None]
 SQLITE_BUSY_SECONDS = 60
 
 
+def _plan_each_execution(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    """The driver prepares a statement run five times on a connection, and PostgreSQL then switches to a
+    generic plan when it looks no costlier. Index lookups are by hashes whose selectivity the generic
+    plan cannot know: for a page deep into `code=system|code` it chose a plan reading every match
+    (440 ms instead of 1.3 ms, 2026-12-07). Planning each execution costs a fraction of a millisecond."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("SET plan_cache_mode = force_custom_plan")
+    cursor.close()
+    dbapi_connection.commit()
+
+
 class Database:
     """One database: an engine plus read and write transaction scopes."""
 
@@ -56,6 +67,7 @@ class Database:
                 json_serializer=_json_dumps,
                 json_deserializer=orjson.loads,
             )
+            event.listen(self.engine, "connect", _plan_each_execution)
 
     @staticmethod
     def _sqlite_engine(url: str, echo: bool) -> Engine:
