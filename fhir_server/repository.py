@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
+from sqlalchemy.dialects import postgresql
 
 from .errors import BadRequest, Conflict, Gone, Issue, NotFound, PreconditionFailed, Unprocessable
 from .resources import instant, new_id, normalise_query, now_ms, parse_etag, valid_id
@@ -86,12 +87,19 @@ _UPDATE_CURRENT = sa.update(resource).where(
 )
 # The version rows of writes are copied from the current rows just written, inside the database: the
 # content is serialised and sent once per write instead of twice (and on PostgreSQL parsed into JSONB once).
-_COPY_VERSIONS = sa.insert(resource_version).from_select(
-    ["res_pk", "version_id", "res_type", "res_id", "last_updated", "method", "deleted", "content"],
-    sa.select(resource.c.pk, resource.c.version_id, resource.c.res_type, resource.c.res_id, resource.c.last_updated,
-              sa.bindparam("method", type_=sa.String()), resource.c.deleted, resource.c.content)
-    .where(resource.c.pk.in_(sa.bindparam("pks", expanding=True))),
-)
+def _copy_versions(pks: sa.ColumnElement[bool]) -> sa.Insert:
+    return sa.insert(resource_version).from_select(
+        ["res_pk", "version_id", "res_type", "res_id", "last_updated", "method", "deleted", "content"],
+        sa.select(resource.c.pk, resource.c.version_id, resource.c.res_type, resource.c.res_id,
+                  resource.c.last_updated, sa.bindparam("method", type_=sa.String()), resource.c.deleted,
+                  resource.c.content).where(pks))
+
+
+# By dialect; PostgreSQL takes the pks as one array (see store.expressions.one_of).
+_COPY_VERSIONS = {
+    "postgresql": _copy_versions(resource.c.pk == sa.any_(sa.bindparam("pks", type_=postgresql.ARRAY(sa.BigInteger)))),
+    "sqlite": _copy_versions(resource.c.pk.in_(sa.bindparam("pks", expanding=True))),
+}
 # RETURNING over an executemany, rows in parameter order (SQLAlchemy "insertmanyvalues").
 _INSERT_CURRENT_MANY = sa.insert(resource).returning(resource.c.pk, sort_by_parameter_order=True)
 
@@ -145,6 +153,7 @@ class Repository:
         self.validator = validator
         self.indexer = indexer
         self.finder = finder
+        self._copy_versions = _COPY_VERSIONS["postgresql" if dialect == "postgresql" else "sqlite"]
         self._lock_rows = dialect == "postgresql"
         self.listeners: list[WriteListener] = []
         # Access control (`security.guard`): what a read returns, or a write is about to replace.
@@ -256,7 +265,7 @@ class Repository:
             ).rowcount
             if moved != 1:
                 raise Conflict(f"{res_type}/{res_id} was changed by another request; retry")
-        conn.execute(_COPY_VERSIONS, {"pks": [pk], "method": method})
+        conn.execute(self._copy_versions, {"pks": [pk], "method": method})
         self._index(conn, [(pk, res_type, content)])
         stored = Stored(pk, res_type, res_id, version_id, now, body is None, content, method)
         conn.info.setdefault(_WRITTEN, []).append(stored)
@@ -277,7 +286,7 @@ class Repository:
         ]
         pks = conn.execute(_INSERT_CURRENT_MANY, current_rows).scalars().all()
         for start in range(0, len(pks), 500):  # bound parameters per statement stay far below SQLite's limit
-            conn.execute(_COPY_VERSIONS, {"pks": pks[start:start + 500], "method": "POST"})
+            conn.execute(self._copy_versions, {"pks": pks[start:start + 500], "method": "POST"})
         known = {pk: rows for pk, rows in zip(pks, index_rows, strict=False) if rows is not None}
         self._index(conn, [(pk, t, c) for pk, (t, _, _), c in zip(pks, items, contents, strict=True)], known)
         written = [Stored(pk, t, i, 1, now, False, c, "POST") for pk, (t, i, _), c in zip(pks, items, contents,

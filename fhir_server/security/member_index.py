@@ -19,6 +19,7 @@ from sqlalchemy import Connection
 
 from ..search.conditions import MEMBER_SCOPED_TYPE as PATIENT
 from ..search.tables import idx_string, idx_string_member
+from ..store.expressions import one_of
 from ..store.tables import resource
 from .care_access import care_access
 
@@ -26,7 +27,7 @@ _COLUMNS = ["member", "hash_identity", "value_norm", "hash_exact", "res_pk", "pa
 _BATCH = 500  # patient ids per statement, far below SQLite's bound-parameter limit
 
 
-def _rows(patient_ids: Collection[str] | None) -> sa.Select[tuple[str, int, str, int, int, int]]:
+def _rows(patient_ids: Collection[str] | None, dialect: str = "") -> sa.Select[tuple[str, int, str, int, int, int]]:
     """The rows the index must hold for these patients (every patient when None)."""
     query = (sa.select(care_access.c.member, idx_string.c.hash_identity, idx_string.c.value_norm,
                        idx_string.c.hash_exact, idx_string.c.res_pk, idx_string.c.parts)
@@ -35,7 +36,7 @@ def _rows(patient_ids: Collection[str] | None) -> sa.Select[tuple[str, int, str,
                           .join(idx_string, idx_string.c.res_pk == resource.c.pk))
              .where(resource.c.deleted == sa.false())
              .distinct())
-    return query if patient_ids is None else query.where(care_access.c.patient_id.in_(patient_ids))
+    return query if patient_ids is None else query.where(one_of(care_access.c.patient_id, list(patient_ids), dialect))
 
 
 def refresh(conn: Connection, patient_ids: Collection[str]) -> None:
@@ -43,9 +44,10 @@ def refresh(conn: Connection, patient_ids: Collection[str]) -> None:
     ids = sorted(patient_ids)
     for start in range(0, len(ids), _BATCH):
         chunk = ids[start:start + _BATCH]
-        pks = sa.select(resource.c.pk).where(resource.c.res_type == PATIENT, resource.c.res_id.in_(chunk))
+        dialect = conn.dialect.name
+        pks = sa.select(resource.c.pk).where(resource.c.res_type == PATIENT, one_of(resource.c.res_id, chunk, dialect))
         conn.execute(sa.delete(idx_string_member).where(idx_string_member.c.res_pk.in_(pks)))
-        conn.execute(sa.insert(idx_string_member).from_select(_COLUMNS, _rows(chunk)))
+        conn.execute(sa.insert(idx_string_member).from_select(_COLUMNS, _rows(chunk, dialect)))
 
 
 def rebuild(conn: Connection) -> int:
