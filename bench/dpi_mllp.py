@@ -53,11 +53,12 @@ def adt_messages(count: int, start: int = 0) -> list[bytes]:
 
 
 def rde_messages(count: int, start: int = 0) -> list[bytes]:
-    """RDE^O11 with 3 orders (one prescription), one new patient each; same prescriber and drugs."""
+    """RDE^O11 with 3 orders (one prescription), one new patient each (IPP and INS); same prescriber and drugs."""
     template = (MESSAGES / "rde_o11_three_orders.hl7").read_bytes()
     out = []
     for n in range(start, start + count):
         out.append(template.replace(b"0012345^^^", f"R{n:07d}^^^".encode())
+                   .replace(b"279035121518989", f"2790352{n:08d}".encode())
                    .replace(b"VIS-2025-0001", f"VISR-{n:08d}".encode())
                    .replace(b"CMD-100", f"C{n:08d}-".encode())
                    .replace(b"PRESC-2025-042", f"P{n:08d}".encode())
