@@ -238,7 +238,13 @@ class BundleProcessor:
             seen[key] = entry.index
 
     def _assign_ids(self, conn: Connection, entries: list[Entry]) -> dict[str, str]:
-        """Map each entry's fullUrl and conditional URL to the `Type/id` it will have after commit."""
+        """Map each entry's fullUrl and conditional URL to the `Type/id` it will have after commit. The
+        conditional entries' criteria are matched together, before any of them is written."""
+        criteria = [(e, e.if_none_exist if e.method == "POST" else e.query) for e in entries
+                    if (e.method == "POST" and e.if_none_exist) or (e.method == "PUT" and e.res_id is None and e.query)]
+        found = self.repo.match_many(conn, [(e.res_type, q or "", "ifNoneExist" if e.method == "POST" else
+                                             "Conditional update") for e, q in criteria])
+        matches = {id(e): match for (e, _), match in zip(criteria, found, strict=True)}
         targets: dict[str, str] = {}
         for entry in entries:
             target: str | None = None
@@ -246,7 +252,7 @@ class BundleProcessor:
             if entry.method == "POST":
                 if entry.if_none_exist:
                     conditional = f"{entry.res_type}?{normalise_query(entry.if_none_exist)}"
-                    match = self.repo.match_one(conn, entry.res_type, entry.if_none_exist, "ifNoneExist")
+                    match = matches[id(entry)]
                     if match is not None:
                         target = f"{entry.res_type}/{match[1]}"
                 if target is None:
@@ -256,7 +262,7 @@ class BundleProcessor:
                 target = f"{entry.res_type}/{entry.res_id}"
             elif entry.method == "PUT" and entry.query:
                 conditional = f"{entry.res_type}?{normalise_query(entry.query)}"
-                match = self.repo.match_one(conn, entry.res_type, entry.query, "Conditional update")
+                match = matches[id(entry)]
                 entry.match, entry.matched = match, True
                 body_id = entry.resource.get("id") if isinstance(entry.resource, dict) else None
                 if match is not None:
@@ -323,18 +329,28 @@ class BundleProcessor:
         for entry in entries:
             if entry.method in ("POST", "PUT"):
                 self._rewrite(conn, entry, targets)
-        # Plain creates (no ifNoneExist match) are checked one by one, then written in bulk.
-        creates = [e for e in entries if e.method == "POST" and e.assigned_id]
+        # Plain creates (no ifNoneExist match) and conditional updates that create (no match, no id in the
+        # body: nothing can exist under the id just drawn) are checked one by one, then written in bulk.
+        creates = [e for e in entries if _creates(e)]
         for entry in creates:
             # The checked body is what is stored: preparers may change it (a Subscription becomes active).
-            entry.resource = self._guarded_call(entry, lambda e=entry: self.repo.check(e.res_type, e.resource))
-        results = self.repo.create_many(conn, [(e.res_type, e.assigned_id or "", e.resource) for e in creates])
-        for entry, result in zip(creates, results, strict=True):
-            entry.response = self._write_response(entry, result)
-        rest = [e for e in entries if e.method != "DELETE" and not (e.method == "POST" and e.assigned_id)]
+            entry.resource = self._guarded_call(entry, lambda e=entry: self._check_create(e))
+        for method in ("POST", "PUT"):
+            batch = [e for e in creates if e.method == method]
+            results = self.repo.create_many(conn, [(e.res_type, e.assigned_id or "", e.resource) for e in batch],
+                                            method=method)
+            for entry, result in zip(batch, results, strict=True):
+                entry.response = self._write_response(entry, result)
+        rest = [e for e in entries if e.method != "DELETE" and not _creates(e)]
         for entry in sorted(rest, key=lambda e: _ORDER[e.method]):
             entry.response = self._guarded(conn, entry)
         return [e.response for e in entries]
+
+    def _check_create(self, entry: Entry) -> dict[str, Any]:
+        access = current_access()
+        if access is not None and entry.method == "PUT":  # POST creates are checked by the write guard
+            access.require(_interaction(entry), entry.res_type)
+        return self.repo.check(entry.res_type, entry.resource)
 
     def _guarded(self, conn: Connection, entry: Entry) -> dict[str, Any]:
         return self._guarded_call(entry, lambda: self._execute(conn, entry))
@@ -392,6 +408,14 @@ def _rehome(exc: FhirError, entry: Entry) -> FhirError:
     rehomed = FhirError(issues)
     rehomed.status = exc.status
     return rehomed
+
+
+def _creates(entry: Entry) -> bool:
+    """Whether a transaction entry is a create that can be written in bulk (see `transaction`)."""
+    if entry.method == "POST":
+        return entry.assigned_id is not None
+    return (entry.method == "PUT" and entry.matched and entry.match is None and isinstance(entry.resource, dict)
+            and "id" not in entry.resource)
 
 
 def _interaction(entry: Entry) -> Interaction:

@@ -16,7 +16,20 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import ColumnElement, Connection, Select, TextClause, and_, false, func, or_, select, text, true
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    TextClause,
+    and_,
+    bindparam,
+    false,
+    func,
+    or_,
+    select,
+    text,
+    true,
+)
 
 from fhir_server.errors import BadRequest, Issue
 from fhir_server.limits import page_size
@@ -103,12 +116,30 @@ class SearchEngine:
         )
         return [(row.pk, row.res_id) for row in rows]
 
-    def _identifier_lookup(self, conn: Connection, res_type: str, pairs: list[tuple[str, str]]
-                           ) -> list[tuple[int, str]] | None:
-        """`Type?param=system|value` on one token parameter, the criteria of nearly every conditional
-        write (the DPI adapter sends several per message): the same rows as the general path, read by
-        one prepared statement on the (hash_sys_value, res_pk) index instead of building and compiling
-        a query each time. None when the query has any other shape (the general path decides)."""
+    def find_many(self, conn: Connection, res_type: str, queries: Sequence[str]) -> dict[str, list[tuple[int, str]]]:
+        """`find` for several conditional URLs of one type at once (a transaction Bundle's entries): the
+        `param=system|value` ones are read together, by one statement, the others one by one."""
+        self._check_type(res_type)
+        hashes: dict[int, list[str]] = {}
+        out: dict[str, list[tuple[int, str]]] = {}
+        for query in dict.fromkeys(queries):
+            key = self._identifier_hash(res_type, parse_pairs(query.lstrip("?")))
+            if key is None:
+                out[query] = self.find(conn, res_type, query)
+            else:
+                hashes.setdefault(key, []).append(query)
+                out[query] = []
+        if hashes:
+            rows = conn.execute(self._by_token_hashes, {"h": list(hashes), "t": res_type, "d": False})
+            for row in rows:
+                for query in hashes[row.h]:
+                    out[query].append((row.pk, row.res_id))
+        return out
+
+    def _identifier_hash(self, res_type: str, pairs: list[tuple[str, str]]) -> int | None:
+        """The index hash that `Type?param=system|value` on one token parameter (the criteria of nearly
+        every conditional write; the DPI adapter sends several per message) is read by; None for any
+        other shape of query (the general path decides)."""
         if len(pairs) != 1:
             return None
         name, value = pairs[0]
@@ -124,7 +155,17 @@ class SearchEngine:
         if not system or not token:
             return None
         target = Target(param.hash_type(res_type), self.params.index_key(res_type, name), name, param.targets)
-        rows = conn.execute(self._by_token_hash, {"h": target.hash(system, token), "t": res_type, "d": False})
+        return int(target.hash(system, token))
+
+    def _identifier_lookup(self, conn: Connection, res_type: str, pairs: list[tuple[str, str]]
+                           ) -> list[tuple[int, str]] | None:
+        """The same rows as the general path for an identifier query (`_identifier_hash`), read by one
+        prepared statement on the (hash_sys_value, res_pk) index instead of building and compiling a
+        query each time."""
+        key = self._identifier_hash(res_type, pairs)
+        if key is None:
+            return None
+        rows = conn.execute(self._by_token_hash, {"h": key, "t": res_type, "d": False})
         return [(row.pk, row.res_id) for row in rows]
 
     def token_values(self, conn: Connection, res_type: str, name: str, system: str) -> set[str]:
@@ -148,6 +189,13 @@ class SearchEngine:
         return text(f"SELECT r.pk, r.res_id FROM {resource.name} r WHERE r.pk IN "
                     f"(SELECT t.res_pk FROM {idx_token.name} t WHERE t.hash_sys_value = :h) "
                     f"AND {res_type} = :t AND r.deleted = :d ORDER BY r.pk")
+
+    @functools.cached_property
+    def _by_token_hashes(self) -> TextClause:
+        res_type = "r.res_type || ''" if self.dialect == "sqlite" else "r.res_type"
+        return text(f"SELECT DISTINCT t.hash_sys_value AS h, r.pk, r.res_id FROM {idx_token.name} t "
+                    f"JOIN {resource.name} r ON r.pk = t.res_pk WHERE t.hash_sys_value IN :h "
+                    f"AND {res_type} = :t AND r.deleted = :d ORDER BY r.pk").bindparams(bindparam("h", expanding=True))
 
     # -- search ------------------------------------------------------------------------------------
 
