@@ -3,10 +3,13 @@
 Messages are queued in the order they arrive on the event loop, whichever connection they came from,
 and one committer takes them from the head, one group at a time (ADR 0015). A group is what has
 queued meanwhile, up to `max_size` messages, never a fixed delay: a lone sender's message starts at
-once, alone. Messages whose claims clash (the same patient, the same resource written differently)
-are never in one group: the later one waits for the next group, and so does any later message sharing
-a claim with a message left waiting, so that what concerns one patient commits in arrival order. A
-`solo` message (a merge, planned against the database) commits alone, after everything before it.
+once, alone; after a group of n, the committer waits at most `max_wait` for n messages to be there
+(the senders it just answered), so that concurrent senders keep sharing transactions instead of
+drifting into groups of one and three. Messages whose claims clash (the same patient, the same
+resource written differently) are never in one group: the later one waits for the next group, and so
+does any later message sharing a claim with a message left waiting, so that what concerns one patient
+commits in arrival order. A `solo` message (a merge, planned against the database) commits alone,
+after everything before it.
 """
 
 from __future__ import annotations
@@ -34,8 +37,10 @@ R = TypeVar("R")
 
 class GroupQueue(Generic[T, R]):
     def __init__(self, commit: Callable[[list[T]], Awaitable[list[R]]], *, max_size: int, max_wait: float) -> None:
-        """`commit` processes a group and answers each message's result, in order; `max_wait` (seconds)
-        lets a group that is not full wait that long for more, once messages have been arriving together."""
+        """`commit` processes a group and answers each message's result, in order. After a group of n
+        messages, the next one waits up to `max_wait` seconds for n messages to have queued: the senders
+        just answered send their next message within a moment. After a group of one (a lone sender) the
+        next message never waits."""
         self.commit = commit
         self.max_size = max_size
         self.max_wait = max_wait
@@ -86,8 +91,10 @@ class GroupQueue(Generic[T, R]):
     async def _run(self) -> None:
         try:
             while self.waiting and not self._closing:
-                if self.max_wait and self._last_size > 1 and len(self.waiting) < self.max_size:
-                    await self._gather(self.max_wait)
+                # Senders answered by the last group send again within a moment: let them catch up.
+                expected = min(self._last_size, self.max_size)
+                if self.max_wait and expected > 1 and len(self.waiting) < expected:
+                    await self._gather(expected, self.max_wait)
                 group = self.take()
                 self._last_size = len(group)
                 try:
@@ -104,10 +111,10 @@ class GroupQueue(Generic[T, R]):
         finally:
             self._task = None
 
-    async def _gather(self, seconds: float) -> None:
+    async def _gather(self, expected: int, seconds: float) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
-        while len(self.waiting) < self.max_size and (left := deadline - loop.time()) > 0:
+        while len(self.waiting) < expected and (left := deadline - loop.time()) > 0:
             self._arrived.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._arrived.wait(), left)

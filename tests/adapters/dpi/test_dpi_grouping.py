@@ -200,7 +200,7 @@ class Item:
     solo: bool = False
 
 
-def queue(max_size: int = 10) -> tuple[GroupQueue[Item, str], list[list[str]]]:
+def queue(max_size: int = 10, max_wait: float = 0) -> tuple[GroupQueue[Item, str], list[list[str]]]:
     groups: list[list[str]] = []
 
     async def commit(items: list[Item]) -> list[str]:
@@ -208,7 +208,7 @@ def queue(max_size: int = 10) -> tuple[GroupQueue[Item, str], list[list[str]]]:
         await asyncio.sleep(0)
         return [i.name for i in items]
 
-    return GroupQueue(commit, max_size=max_size, max_wait=0), groups
+    return GroupQueue(commit, max_size=max_size, max_wait=max_wait), groups
 
 
 async def test_queue_defers_clashes_and_what_follows_them_on_the_same_key() -> None:
@@ -239,8 +239,27 @@ async def test_queue_commits_solo_messages_alone_in_order_and_caps_groups() -> N
     assert groups == [["x1", "x2"], ["x3"], ["merge"], ["x4"]]
 
 
-async def test_queue_a_lone_message_starts_at_once() -> None:
-    q, groups = queue()
-    assert await q.submit(Item("only")) == "only"
-    assert await q.submit(Item("next")) == "next"
-    assert groups == [["only"], ["next"]]
+async def test_queue_a_lone_sender_never_waits() -> None:
+    q, groups = queue(max_wait=3600)
+    for name in ("one", "two", "three"):
+        assert await asyncio.wait_for(q.submit(Item(name)), 30) == name
+    assert groups == [["one"], ["two"], ["three"]]
+
+
+async def test_queue_after_a_group_of_n_waits_for_n_senders() -> None:
+    """The senders a group answered send again: the next group waits for as many (up to max_wait)."""
+    q, groups = queue(max_wait=3600)
+    await asyncio.gather(*(q.submit(Item(name)) for name in ("a", "b", "c")))
+    first = q.submit(Item("d"))
+    await asyncio.sleep(0.01)  # the committer is waiting for two more
+    rest = [q.submit(Item("e")), q.submit(Item("f"))]
+    assert await asyncio.gather(first, *rest) == ["d", "e", "f"]
+    assert groups == [["a", "b", "c"], ["d", "e", "f"]]
+
+
+async def test_queue_a_sender_that_went_away_costs_one_max_wait() -> None:
+    q, groups = queue(max_wait=0.05)
+    await asyncio.gather(*(q.submit(Item(name)) for name in ("a", "b")))
+    assert await q.submit(Item("c")) == "c"
+    assert await q.submit(Item("d")) == "d"
+    assert groups == [["a", "b"], ["c"], ["d"]]
