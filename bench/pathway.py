@@ -14,11 +14,14 @@ planning index searches on the statistics of empty tables."""
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import psutil
 
 from fhir_server.heap import freeze_long_lived
 from fhir_server.operations.parameters import Inputs
@@ -124,11 +127,64 @@ def run(url: str, patients: int) -> dict[str, float]:
             "export_floor": export_floor, "items": len(result.items)}  # type: ignore[attr-defined]
 
 
+def seed_only(url: str, patients: int) -> None:
+    """A seeded database brought up to the state a daily tick finds, kept for before/after comparisons:
+    copies of it (a file copy; `CREATE DATABASE … TEMPLATE`) give every run the same starting point."""
+    services = build_services(Settings(database_url=url, pathway_tick_seconds=0, missing_check_seconds=0))
+    freeze_long_lived()
+    try:
+        print(f"seeded {patients} episodes in {_seed(services, patients, random.Random(7)):.0f} s")
+        tick(services, DAY)
+        _analyse(services)
+    finally:
+        services.close()
+
+
+def _server_cpu(database: str) -> float:
+    """CPU seconds of the PostgreSQL backends serving `database` (0 for SQLite: it runs in-process)."""
+    total = 0.0
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        try:
+            if proc.info["name"] == "postgres" and f" {database} " in " ".join(proc.info["cmdline"] or ()):
+                times = proc.cpu_times()
+                total += times.user + times.system
+        except psutil.Error:
+            continue
+    return total
+
+
+def tick_only(url: str) -> None:
+    """The daily tick and the tick after a month on a seeded copy: wall clock, this process's CPU and the
+    database server's CPU, with the load average (the machine is shared)."""
+    services = build_services(Settings(database_url=url, pathway_tick_seconds=0, missing_check_seconds=0))
+    freeze_long_lived()
+    database = url.rsplit("/", 1)[-1].split("?")[0]
+    try:
+        for label, day in (("daily", 1), ("month", 31)):
+            wall, cpu, server = time.perf_counter(), time.process_time(), _server_cpu(database)
+            report = tick(services, DAY + timedelta(days=day))
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            server = _server_cpu(database) - server
+            moves = report.transitions + report.completed
+            print(f"{label}: {wall:.2f} s wall, {cpu:.2f} s CPU, {server:.2f} s server CPU, {moves} moves, "
+                  f"{report.telemonitoring_months} months, load {os.getloadavg()[0]:.2f}")
+    finally:
+        services.close()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--seed-to", metavar="URL", help="only seed this database (for copies), then stop")
+    parser.add_argument("--tick-on", metavar="URL", help="only time the two ticks on this seeded copy")
     args = parser.parse_args(argv)
     patients = max(10, round(15_000 * args.scale))
+    if args.seed_to:
+        seed_only(args.seed_to, patients)
+        return
+    if args.tick_on:
+        tick_only(args.tick_on)
+        return
     lines = []
     with targets(Path(tempfile.gettempdir()) / "oncolink-bench") as dbs:
         for target in dbs:

@@ -62,7 +62,7 @@ def queries(scale: Scale, dialect: str) -> list[Query]:
     def by_identifier(rng: random.Random) -> tuple[str, dict[str, Any]]:
         n = rng.randrange(scale.patients)
         return (f"Patient?identifier={INS_OID}|{ins(n)}",
-                {"h": _h("Patient", "identifier", INS_OID, ins(n))})
+                {"hv": _h("Patient", "identifier", ins(n)), "hy": _h("Patient", "identifier", INS_OID, "")})
 
     def by_name_birthdate(rng: random.Random) -> tuple[str, dict[str, Any]]:
         prefix = rng.choice(prefixes)
@@ -75,7 +75,7 @@ def queries(scale: Scale, dialect: str) -> list[Query]:
     def by_subject_identifier(rng: random.Random) -> tuple[str, dict[str, Any]]:
         n = rng.randrange(scale.patients)
         return (f"MedicationRequest?subject.identifier={INS_OID}|{ins(n)}&status=active",
-                {"hi": _h("Patient", "identifier", INS_OID, ins(n)),
+                {"hv": _h("Patient", "identifier", ins(n)), "hy": _h("Patient", "identifier", INS_OID, ""),
                  "hs": _h("MedicationRequest", "subject"), "hst": _h("MedicationRequest", "status", "active")})
 
     def pharmacy_pull(rng: random.Random) -> tuple[str, dict[str, Any]]:
@@ -109,7 +109,8 @@ def queries(scale: Scale, dialect: str) -> list[Query]:
     return [
         Query("Patient?identifier=system|value", 10, by_identifier, [
             "SELECT r.pk, r.res_id, r.content FROM idx_token t JOIN resource r ON r.pk = t.res_pk "
-            "WHERE t.hash_sys_value = :h AND r.res_type = 'Patient' AND r.deleted = false ORDER BY r.pk LIMIT 20"]),
+            "WHERE t.hash_value = :hv AND t.hash_sys = :hy AND r.res_type = 'Patient' AND r.deleted = false "
+            "ORDER BY r.pk LIMIT 20"]),
         Query("Patient?name=dur&birthdate=ge1950-01-01&_count=50", 40, by_name_birthdate, [ordered(
             "SELECT res_pk FROM idx_string WHERE hash_identity = :hn AND value_norm >= :lo AND value_norm < :hi",
             "Patient", "AND EXISTS (SELECT 1 FROM idx_date d WHERE d.res_pk = r.pk AND d.hash_identity = :hd "
@@ -117,7 +118,8 @@ def queries(scale: Scale, dialect: str) -> list[Query]:
         Query("MedicationRequest?subject.identifier=system|value&status=active", 25, by_subject_identifier, [ordered(
             "SELECT ref.res_pk FROM idx_reference ref WHERE ref.hash_identity = :hs AND ref.target_type = 'Patient' "
             f"AND ref.target_id IN (SELECT p.res_id FROM resource p WHERE {of_type('p', 'Patient')} "
-            "AND p.deleted = false AND p.pk IN (SELECT res_pk FROM idx_token WHERE hash_sys_value = :hi))",
+            "AND p.deleted = false AND p.pk IN "
+            "(SELECT res_pk FROM idx_token WHERE hash_value = :hv AND hash_sys = :hy))",
             "MedicationRequest",
             "AND EXISTS (SELECT 1 FROM idx_token s WHERE s.res_pk = r.pk AND s.hash_value = :hst)", 20)]),
         Query("CarePlan?status=active&care-team=Organization/x&_lastUpdated=gt…&_include=…&_count=50", 60,

@@ -5,6 +5,7 @@ point of the indexing-cost benchmark."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import uvicorn
 from sqlalchemy import Connection
 
 from fhir_server.app import create_app
+from fhir_server.repository import IndexRows
 from fhir_server.services import build_services
 from fhir_server.settings import Settings
 
@@ -19,10 +21,11 @@ from .search_load import registry
 
 
 class _NoIndex:
-    def replace(self, conn: Connection, pk: int, res_type: str, resource: dict[str, Any] | None) -> None:
-        return None
+    def rows(self, res_type: str, resource: dict[str, Any]) -> IndexRows:
+        return {}
 
-    def replace_many(self, conn: Connection, items: list[tuple[int, str, dict[str, Any] | None]]) -> None:
+    def replace_many(self, conn: Connection, items: list[tuple[int, str, dict[str, Any] | None]], *,
+                     known: Mapping[int, IndexRows] | None = None) -> None:
         return None
 
 

@@ -7,6 +7,7 @@ tenth of both (50 patients, 5 weeks)."""
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 from .common import auth, machine, percentile, record, server, targets
 
@@ -44,9 +46,12 @@ def _post(http: httpx.Client, res_type: str, body: dict[str, Any]) -> tuple[str,
     return f"{res_type}/{created.json()['id']}", elapsed
 
 
-def run(base: str, patients: int, weeks: int) -> dict[str, float]:
+def run(base: str, proc: psutil.Process, patients: int, weeks: int) -> dict[str, float]:
+    """`proc` is the server: its CPU time over the triage POSTs alone gives the CPU per triage, a figure
+    the machine's other load does not inflate as much as the wall clock."""
     start = datetime.now(UTC) - timedelta(weeks=weeks)
     triage: list[float] = []
+    server_cpu = 0.0
     with httpx.Client(base_url=base, timeout=60, headers=auth()) as http:
         team, _ = _post(http, "Organization", {"resourceType": "Organization", "name": "Bench",
                                                "identifier": [{"system": "urn:oid:1.2.250.1.71.4.2.2",
@@ -67,7 +72,10 @@ def run(base: str, patients: int, weeks: int) -> dict[str, float]:
                     {"role": [{"coding": [{"system": role, "code": "hospital-team"}]}],
                      "member": {"reference": team}}]}], "careTeam": [{"reference": "#t"}]})
             for week in range(weeks):
+                before = proc.cpu_times()
                 triage.append(_post(http, "QuestionnaireResponse", _response(patient, week, start))[1])
+                after = proc.cpu_times()
+                server_cpu += after.user + after.system - before.user - before.system
         page: list[float] = []
         root = base.removesuffix("/fhir")
         for _ in range(20):
@@ -76,22 +84,29 @@ def run(base: str, patients: int, weeks: int) -> dict[str, float]:
             assert answer.status_code == 200
             page.append((time.perf_counter() - began) * 1000)
     return {"triage_p50": percentile(triage, 50), "triage_p95": percentile(triage, 95), "responses": len(triage),
+            "triage_cpu": server_cpu * 1000 / len(triage),
             "page_p50": percentile(page, 50), "page_p95": percentile(page, 95)}
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--only", choices=("SQLite", "PostgreSQL"), help="one database (before/after runs)")
+    parser.add_argument("--no-record", action="store_true", help="print the figures, leave RESULTS.md alone")
     args = parser.parse_args(argv)
     patients, weeks = max(1, round(500 * args.scale)), max(1, round(52 * args.scale))
     lines = []
     with targets(Path(tempfile.gettempdir()) / "oncolink-bench") as dbs:
         for target in dbs:
-            with server(target.url) as (base, _proc):
-                r = run(base, patients, weeks)
+            if args.only and target.name != args.only:
+                continue
+            with server(target.url) as (base, proc):
+                r = run(base, proc, patients, weeks)
             lines.append(f"| {target.name} | {r['responses']:.0f} | {r['triage_p50']:.1f} | {r['triage_p95']:.1f} "
                          f"| {r['page_p50']:.0f} | {r['page_p95']:.0f} |")
-            print(lines[-1])
+            print(lines[-1], f"server CPU per triage {r['triage_cpu']:.2f} ms, load {os.getloadavg()[0]:.2f}")
+    if args.no_record:
+        return
     reduced = (f"**Reduced scale** ({args.scale} of the target: machine shared by several agents); the 500-patient "
                "target is not measured by this run. " if args.scale < 1 else "")
     record(SECTION, f"""

@@ -6,6 +6,11 @@ order. Before any write, ids are assigned to created resources and every referen
 `fullUrl` (typically `urn:uuid:`) or to a conditional URL (`Patient?identifier=…`) is rewritten to
 `Type/id`; a conditional reference is first matched against the entries of the same Bundle, so an
 adapter can create a Patient and reference it by identifier in one transaction.
+
+What needs no database (ids, references between entries, checking and indexing the bodies of plain
+creates) is done before the database transaction when the Bundle allows it (`_prepare`): on SQLite a
+write transaction holds the only write lock, and Python work done under it is work no other request
+can overlap with.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from sqlalchemy import Connection
 from .errors import BadRequest, FhirError, Issue, PayloadTooLarge, PreconditionFailed, operation_outcome
 from .http import Prefer
 from .patching import applier_for
-from .repository import Stored, WriteResult
+from .repository import IndexRows, Stored, WriteResult
 from .resources import etag, instant, new_id, normalise_query
 from .security.context import current_access, current_filter, current_members
 from .security.scopes import Interaction
@@ -57,6 +62,19 @@ class Entry:
     @property
     def where(self) -> str:
         return f"Bundle.entry[{self.index}]"
+
+
+@dataclass
+class Prepared:
+    """What `_prepare` settled before the transaction, by entry index."""
+
+    targets: dict[str, str]
+    rewritten: set[int] = field(default_factory=set)
+    index_rows: dict[int, IndexRows] = field(default_factory=dict)  # plain creates, checked
+
+
+class _NeedsDatabase(Exception):
+    """A reference that only a search can resolve: preparation stops, the transaction goes on."""
 
 
 class BundleProcessor:
@@ -237,13 +255,16 @@ class BundleProcessor:
                     "a resource only once", code="duplicate", expression=(entry.where,))
             seen[key] = entry.index
 
-    def _assign_ids(self, conn: Connection, entries: list[Entry]) -> dict[str, str]:
-        """Map each entry's fullUrl and conditional URL to the `Type/id` it will have after commit. The
+    def _assign_ids(self, conn: Connection | None, entries: list[Entry]) -> dict[str, str]:
+        """Map each entry's fullUrl and conditional URL to the `Type/id` it will have after commit
+        (`conn` None: before the transaction, where a conditional entry raises _NeedsDatabase). The
         conditional entries' criteria are matched together, before any of them is written."""
         criteria = [(e, e.if_none_exist if e.method == "POST" else e.query) for e in entries
                     if (e.method == "POST" and e.if_none_exist) or (e.method == "PUT" and e.res_id is None and e.query)]
+        if criteria and conn is None:
+            raise _NeedsDatabase(f"{criteria[0][0].res_type}?{criteria[0][1]}")
         found = self.repo.match_many(conn, [(e.res_type, q or "", "ifNoneExist" if e.method == "POST" else
-                                             "Conditional update") for e, q in criteria])
+                                             "Conditional update") for e, q in criteria]) if conn is not None else []
         matches = {id(e): match for (e, _), match in zip(criteria, found, strict=True)}
         targets: dict[str, str] = {}
         for entry in entries:
@@ -279,7 +300,7 @@ class BundleProcessor:
                 targets[conditional] = target
         return targets
 
-    def _rewrite(self, conn: Connection, entry: Entry, targets: dict[str, str]) -> None:
+    def _rewrite(self, conn: Connection | None, entry: Entry, targets: dict[str, str]) -> None:
         """Rewrite references in place: the entry's resource was parsed for this request alone."""
         if not isinstance(entry.resource, dict):
             return
@@ -294,7 +315,7 @@ class BundleProcessor:
             elif isinstance(node, list):
                 stack.extend(v for v in node if isinstance(v, dict | list))
 
-    def _resolve(self, conn: Connection, entry: Entry, ref: str, targets: dict[str, str]) -> str:
+    def _resolve(self, conn: Connection | None, entry: Entry, ref: str, targets: dict[str, str]) -> str:
         if ref in targets:
             return targets[ref]
         if ref.startswith("urn:uuid:") or ref.startswith("urn:oid:"):
@@ -305,6 +326,8 @@ class BundleProcessor:
             key = f"{res_type}?{normalise_query(query)}"
             if key in targets:
                 return targets[key]
+            if conn is None:
+                raise _NeedsDatabase(ref)
             if res_type not in self.svc.validator.resource_types:
                 raise BadRequest(f"{entry.where}: conditional reference {ref} names an unknown type",
                                  expression=(f"{entry.where}.resource",))
@@ -320,25 +343,57 @@ class BundleProcessor:
             return ref[len(self.base) + 1:]
         return ref
 
-    def transaction(self, conn: Connection, entries: list[Entry]) -> list[dict[str, Any]]:
+    def _prepare(self, entries: list[Entry]) -> Prepared | None:
+        """Ids, reference rewriting, checks and index rows of plain creates, before the transaction; None
+        when the Bundle deletes (deletes run first, and their effects are part of the transaction) or
+        holds conditional entries (their ids depend on searches). A conditional reference inside a body
+        stops the preparation where it is found: the transaction rewrites the rest."""
+        if any(e.method == "DELETE" for e in entries):
+            return None
         self._check_duplicates(entries)
-        deletes = [e for e in entries if e.method == "DELETE"]
-        for entry in deletes:
-            entry.response = self._guarded(conn, entry)
-        targets = self._assign_ids(conn, entries)
+        try:
+            prepared = Prepared(self._assign_ids(None, entries))
+        except _NeedsDatabase:
+            return None
+        try:
+            for entry in entries:
+                if entry.method in ("POST", "PUT"):
+                    self._rewrite(None, entry, prepared.targets)
+                    prepared.rewritten.add(entry.index)
+        except _NeedsDatabase:
+            return prepared
         for entry in entries:
-            if entry.method in ("POST", "PUT"):
-                self._rewrite(conn, entry, targets)
+            if entry.method == "POST" and entry.assigned_id:
+                entry.resource = self._checked(entry)
+                prepared.index_rows[entry.index] = self.repo.index_rows(entry.res_type, entry.resource)
+        return prepared
+
+    def _checked(self, entry: Entry) -> Any:
+        # The checked body is what is stored: preparers may change it (a Subscription becomes active).
+        return self._guarded_call(entry, lambda: self._check_create(entry))
+
+    def transaction(self, conn: Connection, entries: list[Entry], prepared: Prepared | None = None
+                    ) -> list[dict[str, Any]]:
+        """`prepared`: what `_prepare` did already, for these entries."""
+        if prepared is None:
+            self._check_duplicates(entries)
+            deletes = [e for e in entries if e.method == "DELETE"]
+            for entry in deletes:
+                entry.response = self._guarded(conn, entry)
+            prepared = Prepared(self._assign_ids(conn, entries))
+        for entry in entries:
+            if entry.method in ("POST", "PUT") and entry.index not in prepared.rewritten:
+                self._rewrite(conn, entry, prepared.targets)
         # Plain creates (no ifNoneExist match) and conditional updates that create (no match, no id in the
         # body: nothing can exist under the id just drawn) are checked one by one, then written in bulk.
         creates = [e for e in entries if _creates(e)]
         for entry in creates:
-            # The checked body is what is stored: preparers may change it (a Subscription becomes active).
-            entry.resource = self._guarded_call(entry, lambda e=entry: self._check_create(e))
+            if entry.index not in prepared.index_rows:
+                entry.resource = self._checked(entry)
         for method in ("POST", "PUT"):
             batch = [e for e in creates if e.method == method]
             results = self.repo.create_many(conn, [(e.res_type, e.assigned_id or "", e.resource) for e in batch],
-                                            method=method)
+                                            [prepared.index_rows.get(e.index) for e in batch], method=method)
             for entry, result in zip(batch, results, strict=True):
                 entry.response = self._write_response(entry, result)
         rest = [e for e in entries if e.method != "DELETE" and not _creates(e)]
@@ -385,8 +440,9 @@ class BundleProcessor:
         if kind == "batch":
             responses = self.batch(entries)
         else:
+            prepared = self._prepare(entries)
             with self.svc.db.write() as conn, self.repo.deferred_indexing(conn):
-                responses = self.transaction(conn, entries)
+                responses = self.transaction(conn, entries, prepared)
         return {"resourceType": "Bundle", "type": f"{kind}-response", "entry": responses}
 
 

@@ -209,12 +209,14 @@ def packages_install(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply the Alembic migrations to ONCOLINK_DATABASE_URL."""
+    from .search.registry import SearchParameters
+    from .services import load_packages
     from .store.database import Database
     from .store.migrate import upgrade
 
     settings = load_settings()
     try:
-        upgrade(Database(settings.database_url))
+        upgrade(Database(settings.database_url), search_params=SearchParameters(load_packages(settings)))
     except OperationalError as exc:
         fail(f"cannot open the database {settings.database_url} ({exc.orig})")
     typer.echo("database schema is up to date")

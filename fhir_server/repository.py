@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,10 +28,15 @@ class Validator(Protocol):
     def validate(self, resource: object, expected_type: str | None = None) -> list[Issue]: ...
 
 
-class Indexer(Protocol):
-    def replace(self, conn: Connection, pk: int, res_type: str, resource: dict[str, Any] | None) -> None: ...
+# Index rows of one resource by table kind (see fhir_server.search.indexer), opaque to the repository.
+IndexRows = dict[str, list[tuple[Any, ...]]]
 
-    def replace_many(self, conn: Connection, items: list[tuple[int, str, dict[str, Any] | None]]) -> None: ...
+
+class Indexer(Protocol):
+    def rows(self, res_type: str, resource: dict[str, Any]) -> IndexRows: ...
+
+    def replace_many(self, conn: Connection, items: list[tuple[int, str, dict[str, Any] | None]], *,
+                     known: Mapping[int, IndexRows] | None = None) -> None: ...
 
 
 class Finder(Protocol):
@@ -106,6 +111,8 @@ ReadGuard = Callable[[Connection, "Stored"], None]
 
 # Key in `Connection.info` of the index rows a transaction has not written yet (see deferred_indexing).
 _PENDING_INDEX = "oncolink.pending_index"
+# Key in `Connection.info` of rows computed before the transaction for some of those pending resources.
+_KNOWN_ROWS = "oncolink.known_index_rows"
 
 
 def _stamp(body: dict[str, Any], res_id: str, version_id: int, now: datetime) -> dict[str, Any]:
@@ -261,11 +268,12 @@ class Repository:
         conn.info.setdefault(_WRITTEN, []).append(stored)
         return stored
 
-    def create_many(self, conn: Connection, items: list[tuple[str, str, dict[str, Any]]], *, method: str = "POST"
-                    ) -> list[WriteResult]:
+    def create_many(self, conn: Connection, items: list[tuple[str, str, dict[str, Any]]],
+                    index_rows: Sequence[IndexRows | None] = (), *, method: str = "POST") -> list[WriteResult]:
         """Creates of checked bodies with ids the caller assigned (a transaction's POST entries, and its
         conditional PUTs that matched nothing), written with one statement per table instead of two per
-        resource; `method` is the interaction the versions record."""
+        resource; `method` is the interaction the versions record. `index_rows`, aligned with `items`
+        where given: each body's rows from `index_rows()`, computed before the transaction began."""
         if not items:
             return []
         now = now_ms()
@@ -277,7 +285,8 @@ class Repository:
         pks = conn.execute(_INSERT_CURRENT_MANY, current_rows).scalars().all()
         for start in range(0, len(pks), 500):  # bound parameters per statement stay far below SQLite's limit
             conn.execute(_COPY_VERSIONS, {"pks": pks[start:start + 500], "method": method})
-        self._index(conn, [(pk, t, c) for pk, (t, _, _), c in zip(pks, items, contents, strict=True)])
+        known = {pk: rows for pk, rows in zip(pks, index_rows, strict=False) if rows is not None}
+        self._index(conn, [(pk, t, c) for pk, (t, _, _), c in zip(pks, items, contents, strict=True)], known)
         written = [Stored(pk, t, i, 1, now, False, c, method) for pk, (t, i, _), c in zip(pks, items, contents,
                                                                                           strict=True)]
         conn.info.setdefault(_WRITTEN, []).extend(written)
@@ -292,12 +301,25 @@ class Repository:
             for listener in self.listeners:
                 listener(conn, written)
 
-    def _index(self, conn: Connection, items: list[tuple[int, str, dict[str, Any] | None]]) -> None:
+    def index_rows(self, res_type: str, body: dict[str, Any]) -> IndexRows:
+        """The index rows of a checked body that `create_many` will store: rows depend on the content
+        only, never on the id, version or time the write stamps (`_id` and `_lastUpdated` are columns).
+        Computed before the write transaction, they cost no time under SQLite's single write lock, while
+        another request's statements and commit run without the interpreter lock."""
+        return self.indexer.rows(res_type, body)
+
+    def _index(self, conn: Connection, items: list[tuple[int, str, dict[str, Any] | None]],
+               known: Mapping[int, IndexRows] | None = None) -> None:
         pending = conn.info.get(_PENDING_INDEX)
         if pending is None:
-            self.indexer.replace_many(conn, items)
-        else:
-            pending.update((item[0], item) for item in items)
+            self.indexer.replace_many(conn, items, known=known)
+            return
+        pending.update((item[0], item) for item in items)
+        computed = conn.info.setdefault(_KNOWN_ROWS, {})
+        for pk, _, _ in items:  # a later version of a resource replaces the rows of its first
+            computed.pop(pk, None)
+        if known:
+            computed.update(known)
 
     # -- search index ------------------------------------------------------------------------
 
@@ -312,13 +334,14 @@ class Repository:
             self.flush_index(conn)
         finally:
             conn.info.pop(_PENDING_INDEX, None)
+            conn.info.pop(_KNOWN_ROWS, None)
 
     def flush_index(self, conn: Connection) -> None:
         pending = conn.info.get(_PENDING_INDEX)
         if pending:
             items = list(pending.values())
             pending.clear()
-            self.indexer.replace_many(conn, items)
+            self.indexer.replace_many(conn, items, known=conn.info.pop(_KNOWN_ROWS, None))
 
     def contents(self, conn: Connection, found: list[tuple[int, str]]) -> list[dict[str, Any]]:
         """The current content of `find`'s matches."""

@@ -59,14 +59,21 @@ class Services:
         self.db.dispose()
 
 
+def load_packages(settings: Settings, packages: PackageRegistry | None = None) -> PackageRegistry:
+    """R4 core from the package cache (unless given) plus our implementation guide: profiles,
+    SearchParameters, terminology."""
+    packages = packages or PackageRegistry.from_cache(settings.package_cache, [R4_CORE])
+    ensure_loaded(packages, settings.ig_dir)
+    return packages
+
+
 def build_services(settings: Settings, packages: PackageRegistry | None = None) -> Services:
     """`packages` may be shared between several services (tests); it is read-only once loaded."""
-    packages = packages or PackageRegistry.from_cache(settings.package_cache, [R4_CORE])
-    ensure_loaded(packages, settings.ig_dir)  # our implementation guide: profiles, SearchParameters, terminology
+    packages = load_packages(settings, packages)
     db = Database(settings.database_url, pool_size=settings.db_pool_size)
-    upgrade(db)
-    validator = StructureValidator(packages)
     search_params = SearchParameters(packages)
+    upgrade(db, search_params=search_params)
+    validator = StructureValidator(packages)
     indexer = SearchIndexer(search_params)
     search = SearchEngine(search_params, db.dialect, settings)
     profile_validator = FhirValidator(packages, validator, unknown_profile=settings.unknown_profile)

@@ -1,7 +1,8 @@
 """ChargeItems of the forfaits: one per actor share for each sequence begun, one per telemonitoring month.
 
-Each is written by conditional create on its identifier (episode, sequence, renewal and actor; or episode
-and month), so nothing is billed twice whatever replays, repeated ticks or concurrent writers do.
+Each is written once per identifier (episode, sequence, renewal and actor; or episode and month), by
+conditional create or against the identifiers the tick read ahead (pathway.known), so nothing is billed
+twice whatever replays, repeated ticks or concurrent writers do.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import Connection
 
 from ..repository import Repository
+from .known import Known, create_once
 from .plans import (
     CS,
     EXT_PARCOURS,
@@ -22,7 +24,6 @@ from .plans import (
     Team,
     coding,
     identifier,
-    identifier_query,
     sequence_coding,
 )
 from .rules import Rules
@@ -52,15 +53,15 @@ def _charge(*, key: str, kind: str, patient: str, period: tuple[date, date], act
     }
 
 
-def _write(repo: Repository, conn: Connection, body: dict[str, Any]) -> str | None:
+def _write(repo: Repository, conn: Connection, body: dict[str, Any], known: Known | None) -> str | None:
     """The ChargeItem's reference when this call wrote it, None when it was already there."""
-    result = repo.create(conn, "ChargeItem", body,
-                         if_none_exist=identifier_query("forfait", body["identifier"][0]["value"]))
-    return f"ChargeItem/{result.stored.res_id}" if result.created else None
+    written, created = create_once(repo, conn, "ChargeItem", body, known)
+    return f"ChargeItem/{written['id']}" if created else None
 
 
 def bill_sequence(repo: Repository, conn: Connection, rules: Rules, *, episode_id: str, patient: str,
-                  parcours: str, team: Team, step: Step, sequence_ref: str, entered: str) -> list[str]:
+                  parcours: str, team: Team, step: Step, sequence_ref: str, entered: str,
+                  known: Known | None = None) -> list[str]:
     """The actor shares of a sequence begun. A share whose actor the care team lacks (no declared GP) is
     not billed: nobody could claim it."""
     actors = {"hospital": team.hospital, "community-pharmacist": team.pharmacy, "gp": team.gp}
@@ -76,7 +77,7 @@ def bill_sequence(repo: Repository, conn: Connection, rules: Rules, *, episode_i
         body["extension"] = [
             {"url": EXT_PARCOURS, "valueCoding": coding(f"{CS}/oncolink-parcours", parcours, f"Parcours {parcours}")},
             {"url": EXT_SEQUENCE, "valueCoding": sequence_coding(step.number)}]
-        if (ref := _write(repo, conn, body)) is not None:
+        if (ref := _write(repo, conn, body, known)) is not None:
             written.append(ref)
     return written
 
@@ -96,13 +97,14 @@ def telemonitoring_months(rules: Rules, start: date, end: date, today: date) -> 
 
 
 def bill_telemonitoring(repo: Repository, conn: Connection, rules: Rules, *, episode_id: str, patient: str,
-                        operator: str, months: list[tuple[date, date]], entered: str) -> list[str]:
+                        operator: str, months: list[tuple[date, date]], entered: str,
+                        known: Known | None = None) -> list[str]:
     written = []
     for begin, finish in months:
         body = _charge(key=f"{episode_id}/telesurveillance/{begin:%Y-%m}", kind="telemonitoring", patient=patient,
                        period=(begin, finish), actor_share="telemonitoring-operator", actor=operator,
                        amount=rules.telemonitoring_amount, currency=rules.currency, entered=entered,
                        supporting=[f"CarePlan/{episode_id}"])
-        if (ref := _write(repo, conn, body)) is not None:
+        if (ref := _write(repo, conn, body, known)) is not None:
             written.append(ref)
     return written

@@ -37,6 +37,16 @@ def _authored(request: dict[str, Any], fallback: date) -> date:
         return fallback
 
 
+def _locked(pathway: Pathway, conn: Connection, episode: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The episode read again under its row lock, which every writer of its sequences, forfaits and
+    triggers takes first (pathway.known); None when it is no longer active."""
+    if episode is None:
+        return None
+    stored = pathway.repo.current(conn, "CarePlan", str(episode["id"]), lock=True)
+    content = stored.content if stored and not stored.deleted else None
+    return content if content and content.get("status") == "active" else None
+
+
 class PrescriptionListener:
     def __init__(self, pathway: Pathway) -> None:
         self.pathway = pathway
@@ -61,7 +71,7 @@ class PrescriptionListener:
             return
         now = now_ms()
         source = f"MedicationRequest/{stored.res_id}/_history/{stored.version_id}"
-        episode = active_episode(pathway, conn, patient)
+        episode = _locked(pathway, conn, active_episode(pathway, conn, patient))
         if episode is None:
             self._propose(conn, stored, patient, now, source)
             return
@@ -95,7 +105,7 @@ class PrescriptionListener:
 
     def _stopped(self, conn: Connection, stored: Stored, patient: str) -> None:
         pathway = self.pathway
-        episode = active_episode(pathway, conn, patient)
+        episode = _locked(pathway, conn, active_episode(pathway, conn, patient))
         reference = f"MedicationRequest/{stored.res_id}"
         if episode is None or reference not in activities(episode):
             return

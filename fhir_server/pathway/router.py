@@ -39,7 +39,8 @@ def _move(operation: str, episode_id: str, request: Request, svc: ServicesDep, r
                     f"${operation}")
     pathway, now = engine(svc), now_ms()
     with svc.db.write() as conn:
-        stored = pathway.repo.current(conn, "CarePlan", episode_id)
+        # The episode's row lock first: whoever writes its sequences holds it (pathway.known).
+        stored = pathway.repo.current(conn, "CarePlan", episode_id, lock=True)
         episode = stored.content if stored and not stored.deleted else None
         if episode is None or not is_episode(episode):
             raise NotFound(f"CarePlan/{episode_id} n'est pas un épisode Onco'Link")

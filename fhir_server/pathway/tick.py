@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection
 
 from ..errors import FhirError
+from ..store.tables import resource
 from .forfaits import telemonitoring_months
+from .known import Known
 from .plans import EXT_TELEMONITORING, SID, extension, step_of
 from .transitions import Pathway, engine
 
@@ -59,20 +61,18 @@ def _due(pathway: Pathway, episode: dict[str, Any], sequence: dict[str, Any] | N
                for m in telemonitoring_months(pathway.rules, start, end, today))
 
 
-def _run_one(pathway: Pathway, conn: Connection, episode_id: str, today: date, now: datetime, billed: set[str],
-             report: TickReport) -> None:
-    stored = pathway.repo.current(conn, "CarePlan", episode_id, lock=True)
-    episode = dict(stored.content or {}) if stored and not stored.deleted else {}
-    if episode.get("status") != "active":
-        return
+def _run_one(pathway: Pathway, conn: Connection, episode: dict[str, Any], current: dict[str, Any] | None, today: date,
+             now: datetime, billed: set[str], known: Known, report: TickReport) -> list[str]:
+    """Move one active episode on (its row locked, its sequence in progress `current`); answers what it
+    wrote."""
+    episode_id = str(episode["id"])
     written: list[str] = []
     last = date.fromisoformat(str(episode["period"]["end"])[:10])
-    current = pathway.current_sequence(conn, episode_id)
     while episode.get("status") == "active" and current is not None:
         step = step_of(current)
         if step.end >= today and last >= today:
             break
-        done = pathway.advance(conn, episode, current, step.end + timedelta(days=1), now)
+        done = pathway.advance(conn, episode, current, step.end + timedelta(days=1), now, known=known)
         written += done.written
         episode = done.episode
         if episode.get("status") != "active":
@@ -84,18 +84,43 @@ def _run_one(pathway: Pathway, conn: Connection, episode_id: str, today: date, n
         current = opened if opened and opened.get("status") == "active" else pathway.current_sequence(
             conn, episode_id)
     if episode.get("status") == "active":
-        months = pathway.bill_telemonitoring(conn, episode, today, now, billed)
+        months = pathway.bill_telemonitoring(conn, episode, today, now, billed, known)
         report.telemonitoring_months += len(months)
         written += months
-    pathway.record(conn, written, now, "Passage du temps : séquences et forfaits (oncolink pathway tick)")
+    return written
+
+
+def _in_progress(pathway: Pathway, conn: Connection, episode_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The active sequence of each episode of a batch, read in one search inside the batch's transaction
+    (so it sees what another writer committed since the tick read the file active)."""
+    parents = ",".join(f"CarePlan/{e}" for e in episode_ids)
+    found = pathway.repo.find(conn, "CarePlan", f"part-of={parents}&status=active")
+    rows = pathway.repo.columns(conn, found, [resource.c.pk, resource.c.content])
+    current: dict[str, dict[str, Any]] = {}
+    for row in sorted(rows, key=lambda r: int(r.pk)):  # the first match, as `Pathway.current_sequence` takes
+        for parent in row.content.get("partOf") or []:
+            current.setdefault(str(parent.get("reference", "")).removeprefix("CarePlan/"), row.content)
+    return current
 
 
 def _commit(pathway: Pathway, episode_ids: list[str], today: date, now: datetime, billed: set[str]) -> TickReport:
-    """Move `episode_ids` on in one transaction; what it did counts only once committed."""
-    moved = TickReport()
-    with pathway.services.db.write() as conn:
-        for episode_id in episode_ids:
-            _run_one(pathway, conn, episode_id, today, now, billed, moved)
+    """Move `episode_ids` on in one transaction, recorded by one Provenance pinning every version the
+    transaction wrote (docs/adr/0016); what it did counts only once committed. With the episodes locked,
+    the identifiers already written for them are read once (pathway.known), so the writes need no
+    search and their index rows go in bulk at the end."""
+    moved, written = TickReport(), []
+    with pathway.services.db.write() as conn, pathway.repo.deferred_indexing(conn):
+        episodes = []
+        for episode_id in episode_ids:  # locked before their sequences are read
+            stored = pathway.repo.current(conn, "CarePlan", episode_id, lock=True)
+            if stored and not stored.deleted and (stored.content or {}).get("status") == "active":
+                episodes.append(dict(stored.content or {}))
+        current = _in_progress(pathway, conn, [e["id"] for e in episodes]) if episodes else {}
+        known = Known.read(pathway.repo, conn, episodes)
+        for episode in episodes:
+            written += _run_one(pathway, conn, episode, current.get(episode["id"]), today, now, billed, known,
+                                moved)
+        pathway.record(conn, written, now, "Passage du temps : séquences et forfaits (oncolink pathway tick)")
     return moved
 
 

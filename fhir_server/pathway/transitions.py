@@ -19,6 +19,7 @@ from sqlalchemy import Connection
 from ..errors import Conflict
 from ..resources import instant
 from . import forfaits
+from .known import Known, create_once
 from .plans import (
     EXT_SEQ3,
     EXT_SEQUENCE,
@@ -84,7 +85,8 @@ class Pathway:
     def _save(self, conn: Connection, resource: dict[str, Any]) -> dict[str, Any]:
         return dict(self.repo.update(conn, resource["resourceType"], resource["id"], resource).stored.content or {})
 
-    def _trigger(self, conn: Connection, episode: dict[str, Any], kind: str, key: str, text: str) -> str | None:
+    def _trigger(self, conn: Connection, episode: dict[str, Any], kind: str, key: str, text: str,
+                 known: Known | None) -> str | None:
         """The MSSanté message to the community side of the care team (pharmacy and GP)."""
         team = team_of(episode)
         recipients = [r for r in (team.pharmacy, team.gp) if r] if team else []
@@ -101,9 +103,8 @@ class Pathway:
             "topic": {"coding": [coding(TRIGGER_CS, kind)]},
             "payload": [{"contentString": text}],
         }
-        result = self.repo.create(conn, "Communication", body,
-                                  if_none_exist=identifier_query("trigger", f"{episode['id']}/{key}"))
-        return f"Communication/{result.stored.res_id}" if result.created else None
+        written, created = create_once(self.repo, conn, "Communication", body, known)
+        return f"Communication/{written['id']}" if created else None
 
     def record(self, conn: Connection, written: list[str], now: datetime, activity: str,
                who: dict[str, Any] | None = None, source: str | None = None) -> None:
@@ -119,13 +120,13 @@ class Pathway:
             provenance["entity"] = [{"role": "source", "what": {"reference": source}}]
         self.repo.create(conn, "Provenance", provenance)
 
-    def begin(self, conn: Connection, episode: dict[str, Any], step: Step, now: datetime) -> Transition:
-        """Open `step` of the episode (idempotent on the sequence identifier) and bill it."""
-        result = self.repo.create(conn, "CarePlan", new_sequence(episode, step), if_none_exist=identifier_query(
-            "sequence", f"{episode['id']}/{step.number}/{step.renewal}"))
-        sequence = dict(result.stored.content or {})
+    def begin(self, conn: Connection, episode: dict[str, Any], step: Step, now: datetime,
+              known: Known | None = None) -> Transition:
+        """Open `step` of the episode (idempotent on the sequence identifier) and bill it; `known`: the
+        identifiers read ahead for the episode, which the caller holds locked (pathway.known)."""
+        sequence, created = create_once(self.repo, conn, "CarePlan", new_sequence(episode, step), known)
         done = Transition(episode, sequence)
-        if not result.created:
+        if not created:
             return done
         sequence_ref = f"CarePlan/{sequence['id']}"
         done.written.append(sequence_ref)
@@ -137,12 +138,13 @@ class Pathway:
         if team is not None:
             done.written += forfaits.bill_sequence(
                 self.repo, conn, self.rules, episode_id=episode["id"], patient=episode["subject"]["reference"],
-                parcours=parcours_of(episode), team=team, step=step, sequence_ref=sequence_ref, entered=instant(now))
+                parcours=parcours_of(episode), team=team, step=step, sequence_ref=sequence_ref, entered=instant(now),
+                known=known)
         kind = "sequence-renewal" if step.renewal else "sequence-start"
         label = f"La séquence {step.number}" + (f" (renouvellement {step.renewal})" if step.renewal else "")
         trigger = self._trigger(conn, episode, kind, f"{kind}/{step.number}/{step.renewal}",
                                 f"{label} du parcours Onco'Link commence le {step.start:%d/%m/%Y} "
-                                f"et se termine le {step.end:%d/%m/%Y}.")
+                                f"et se termine le {step.end:%d/%m/%Y}.", known)
         done.written += [trigger] if trigger else []
         return done
 
@@ -153,7 +155,7 @@ class Pathway:
         return "CarePlan/" + self._save(conn, sequence)["id"]
 
     def advance(self, conn: Connection, episode: dict[str, Any], current: dict[str, Any], on: date, now: datetime,
-                target: tuple[int, int] | None = None) -> Transition:
+                target: tuple[int, int] | None = None, known: Known | None = None) -> Transition:
         """Close `current` (the sequence in progress, which every caller has already read to decide on the
         move) the day before `on` and open the next one (the default step unless `target` names it); past
         the episode's end, the episode is completed instead."""
@@ -162,10 +164,11 @@ class Pathway:
         start = max(on, step.start + timedelta(days=1))
         last = date.fromisoformat(str(episode["period"]["end"])[:10])
         if start > last:
-            return self.end(conn, episode, current, last, now, "completed", "L'épisode de dix mois est terminé.")
+            return self.end(conn, episode, current, last, now, "completed", "L'épisode de dix mois est terminé.",
+                            known)
         closed = self.close(conn, current, start - timedelta(days=1), "completed")
         done = self.begin(conn, episode, Step(number, renewal, start, sequence_end(self.rules, number, start, last)),
-                          now)
+                          now, known)
         done.written.insert(0, closed)
         return done
 
@@ -173,7 +176,7 @@ class Pathway:
         return following(self.rules, step, bool(extension(episode, EXT_SEQ3)))
 
     def end(self, conn: Connection, episode: dict[str, Any], current: dict[str, Any] | None, on: date,
-            now: datetime, status: str, reason: str) -> Transition:
+            now: datetime, status: str, reason: str, known: Known | None = None) -> Transition:
         """End the episode (`completed` at its term, `revoked` when the drug is stopped) with `current`, its
         sequence in progress if it has one."""
         written = []
@@ -186,12 +189,12 @@ class Pathway:
         episode = self._save(conn, episode)
         written.append(f"CarePlan/{episode['id']}")
         trigger = self._trigger(conn, episode, "episode-end", "episode-end", f"L'épisode Onco'Link prend fin le "
-                                f"{on:%d/%m/%Y} : {reason}")
+                                f"{on:%d/%m/%Y} : {reason}", known)
         written += [trigger] if trigger else []
         return Transition(episode, None, written)
 
     def bill_telemonitoring(self, conn: Connection, episode: dict[str, Any], today: date, now: datetime,
-                            billed: set[str] | None = None) -> list[str]:
+                            billed: set[str] | None = None, known: Known | None = None) -> list[str]:
         """The monthly forfaits of an episode under telemonitoring, for the months begun by `today`;
         `billed` (keys already written) lets the tick skip the lookups of months already there."""
         if extension(episode, EXT_TELEMONITORING) is not True:
@@ -206,7 +209,7 @@ class Pathway:
                   if billed is None or f"{episode['id']}/telesurveillance/{m[0]:%Y-%m}" not in billed]
         return forfaits.bill_telemonitoring(self.repo, conn, self.rules, episode_id=episode["id"],
                                             patient=episode["subject"]["reference"], operator=operator,
-                                            months=months, entered=instant(now))
+                                            months=months, entered=instant(now), known=known)
 
     def open(self, conn: Connection, episode_body: dict[str, Any], team: Team, now: datetime) -> Transition:
         """Create the episode and its sequence 1 (and first telemonitoring month); an episode already

@@ -48,6 +48,7 @@ from .predicates import (
     quantity,
     reference,
     string,
+    target_for,
     token,
     uri,
 )
@@ -257,8 +258,7 @@ class ConditionBuilder:
     # -- one parameter -----------------------------------------------------------------------------
 
     def _target(self, res_type: str, param: SearchParam) -> Target:
-        key = self.params.index_key(res_type, param.code)
-        return Target(param.hash_type(res_type), key, param.code, param.targets)
+        return target_for(self.params, res_type, param)
 
     def _param(self, res_type: str, code: str, clause: Clause) -> SearchParam:
         param = self.params.get(res_type, code)
@@ -338,7 +338,8 @@ class ConditionBuilder:
             raise BadRequest(f"Modifier ':missing' is not supported on composite parameter '{param.code}'",
                              code="not-supported")
         table = INDEX_TABLES[param.type]
-        present = exists().where(table.c.res_pk == row.c.pk, table.c.hash_identity == target.identity)
+        present = exists().where(table.c.res_pk == row.c.pk, table.c.hash_identity == target.identity,
+                                 *target.narrowing(table))
         return not_(present) if values[0] == "true" else present
 
     def _last_updated(self, row: FromClause, value: str) -> ColumnElement[bool]:

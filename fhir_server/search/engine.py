@@ -58,7 +58,7 @@ from .parse import (
     split_unescaped,
     unescape,
 )
-from .predicates import QueryContext, RowFilter, Target
+from .predicates import QueryContext, RowFilter, target_for
 from .registry import SearchParameters
 from .sorting import Cursor, SortKey, after, order_by, sort_keys
 from .subsetting import Subsetter
@@ -120,26 +120,27 @@ class SearchEngine:
         """`find` for several conditional URLs of one type at once (a transaction Bundle's entries): the
         `param=system|value` ones are read together, by one statement, the others one by one."""
         self._check_type(res_type)
-        hashes: dict[int, list[str]] = {}
+        keys: dict[tuple[int, int], list[str]] = {}
         out: dict[str, list[tuple[int, str]]] = {}
         for query in dict.fromkeys(queries):
-            key = self._identifier_hash(res_type, parse_pairs(query.lstrip("?")))
+            key = self._identifier_key(res_type, parse_pairs(query.lstrip("?")))
             if key is None:
                 out[query] = self.find(conn, res_type, query)
             else:
-                hashes.setdefault(key, []).append(query)
+                keys.setdefault(key, []).append(query)
                 out[query] = []
-        if hashes:
-            rows = conn.execute(self._by_token_hashes, {"h": list(hashes), "t": res_type, "d": False})
+        if keys:
+            values = sorted({v for v, _ in keys})
+            rows = conn.execute(self._by_token_hashes, {"v": values, "t": res_type, "d": False})
             for row in rows:
-                for query in hashes[row.h]:
+                for query in keys.get((row.v, row.s), []):
                     out[query].append((row.pk, row.res_id))
         return out
 
-    def _identifier_hash(self, res_type: str, pairs: list[tuple[str, str]]) -> int | None:
-        """The index hash that `Type?param=system|value` on one token parameter (the criteria of nearly
-        every conditional write; the DPI adapter sends several per message) is read by; None for any
-        other shape of query (the general path decides)."""
+    def _identifier_key(self, res_type: str, pairs: list[tuple[str, str]]) -> tuple[int, int] | None:
+        """The index hashes (value, system) that `Type?param=system|value` on one token parameter (the
+        criteria of nearly every conditional write; the DPI adapter sends several per message) is read
+        by; None for any other shape of query (the general path decides)."""
         if len(pairs) != 1:
             return None
         name, value = pairs[0]
@@ -152,20 +153,19 @@ class SearchEngine:
         if len(parts) != 2:
             return None
         system, token = unescape(parts[0]), unescape(parts[1])
-        if not system or not token:
+        target = target_for(self.params, res_type, param)
+        if not system or not token or target.narrowing(idx_token):
             return None
-        target = Target(param.hash_type(res_type), self.params.index_key(res_type, name), name, param.targets)
-        return int(target.hash(system, token))
+        return int(target.hash(token)), int(target.hash(system, ""))
 
     def _identifier_lookup(self, conn: Connection, res_type: str, pairs: list[tuple[str, str]]
                            ) -> list[tuple[int, str]] | None:
-        """The same rows as the general path for an identifier query (`_identifier_hash`), read by one
-        prepared statement on the (hash_sys_value, res_pk) index instead of building and compiling a
-        query each time."""
-        key = self._identifier_hash(res_type, pairs)
+        """The same rows as the general path for an identifier query (`_identifier_key`), read by one
+        prepared statement on the token value index instead of building and compiling a query each time."""
+        key = self._identifier_key(res_type, pairs)
         if key is None:
             return None
-        rows = conn.execute(self._by_token_hash, {"h": key, "t": res_type, "d": False})
+        rows = conn.execute(self._by_token_hash, {"v": key[0], "s": key[1], "t": res_type, "d": False})
         return [(row.pk, row.res_id) for row in rows]
 
     def token_values(self, conn: Connection, res_type: str, name: str, system: str) -> set[str]:
@@ -175,11 +175,11 @@ class SearchEngine:
         param = self.params.get(res_type, name)
         if param is None or not param.indexed or param.type != "token":
             raise ValueError(f"{res_type}.{name} is not an indexed token parameter")
-        target = Target(param.hash_type(res_type), self.params.index_key(res_type, name), name, param.targets)
+        target = target_for(self.params, res_type, param)
         rows = conn.execute(
             select(idx_token.c.value).join(resource, resource.c.pk == idx_token.c.res_pk)
             .where(idx_token.c.hash_sys == target.hash(system, ""), idx_token.c.system == system,
-                   resource.c.res_type == res_type, resource.c.deleted == false()))
+                   *target.narrowing(idx_token), resource.c.res_type == res_type, resource.c.deleted == false()))
         return {row.value for row in rows}
 
     @functools.cached_property
@@ -187,15 +187,15 @@ class SearchEngine:
         # On SQLite the type test must not be usable as an index (see conditions.type_filter).
         res_type = "r.res_type || ''" if self.dialect == "sqlite" else "r.res_type"
         return text(f"SELECT r.pk, r.res_id FROM {resource.name} r WHERE r.pk IN "
-                    f"(SELECT t.res_pk FROM {idx_token.name} t WHERE t.hash_sys_value = :h) "
+                    f"(SELECT t.res_pk FROM {idx_token.name} t WHERE t.hash_value = :v AND t.hash_sys = :s) "
                     f"AND {res_type} = :t AND r.deleted = :d ORDER BY r.pk")
 
     @functools.cached_property
     def _by_token_hashes(self) -> TextClause:
         res_type = "r.res_type || ''" if self.dialect == "sqlite" else "r.res_type"
-        return text(f"SELECT DISTINCT t.hash_sys_value AS h, r.pk, r.res_id FROM {idx_token.name} t "
-                    f"JOIN {resource.name} r ON r.pk = t.res_pk WHERE t.hash_sys_value IN :h "
-                    f"AND {res_type} = :t AND r.deleted = :d ORDER BY r.pk").bindparams(bindparam("h", expanding=True))
+        return text(f"SELECT DISTINCT t.hash_value AS v, t.hash_sys AS s, r.pk, r.res_id FROM {idx_token.name} t "
+                    f"JOIN {resource.name} r ON r.pk = t.res_pk WHERE t.hash_value IN :v "
+                    f"AND {res_type} = :t AND r.deleted = :d ORDER BY r.pk").bindparams(bindparam("v", expanding=True))
 
     # -- search ------------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ the direct evaluator understands run as dict walks, the others through the FHIRP
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,7 @@ from fhir_server.validation.packages import PackageRegistry
 from . import fastpath, fhirpath, model
 from .bindings import ImpliedSystems
 from .fastpath import Typed
+from .parts import part_bit
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +93,11 @@ class PlanItem:
     typed: Callable[[dict[str, Any]], list[Typed]] | None = None
 
 
+_SHAPES_KEPT = 256  # distinct key sets remembered per resource type
+# `X.telecom.where(system='phone')`: the ContactPoints of `X.telecom` of one system.
+_SYSTEM_FILTER = re.compile(r"(.+)\.where\(system\s*=\s*'([a-z]+)'\)")
+
+
 @dataclass(frozen=True)
 class TypePlan:
     """Everything indexing one resource type evaluates, and which of it a resource's top-level keys
@@ -99,17 +106,21 @@ class TypePlan:
     items: tuple[PlanItem, ...]
     by_key: dict[str, tuple[int, ...]]  # top-level JSON key → positions in `items`
     always: tuple[int, ...]  # positions evaluated on every resource (composites, engine fallbacks…)
+    # Answers of `relevant` by the resource's top-level keys: writers send the same shapes again and again.
+    _by_keys: dict[tuple[str, ...], list[PlanItem]] = field(default_factory=dict, compare=False, repr=False)
 
     def relevant(self, resource: dict[str, Any]) -> list[PlanItem]:
         """The items that may yield values for `resource`, in plan order."""
-        by_key = self.by_key
-        positions = set(self.always)
-        for key in resource:
-            found = by_key.get(key)
-            if found is not None:
-                positions.update(found)
-        items = self.items
-        return [items[position] for position in sorted(positions)]
+        keys = tuple(resource)
+        found = self._by_keys.get(keys)
+        if found is None:
+            positions = set(self.always)
+            for key in keys:
+                positions.update(self.by_key.get(key, ()))
+            found = [self.items[position] for position in sorted(positions)]
+            if len(self._by_keys) < _SHAPES_KEPT:
+                self._by_keys[keys] = found
+        return found
 
 
 def _fused(paths: tuple[fastpath.CompiledPath, ...]) -> Callable[[dict[str, Any]], list[Typed]] | None:
@@ -141,6 +152,8 @@ class SearchParameters:
         self._types: list[str] | None = None
         self._plans: dict[str, TypePlan] = {}
         self._aliases: dict[str, dict[str, str]] = {}
+        self._parts: dict[str, dict[str, int]] = {}
+        self._systems: dict[str, dict[str, str]] = {}
         self._targeting: dict[str, list[str]] | None = None
         by_url: dict[str, dict[str, Any]] = {}
         definitions = [d for d in packages.resources("SearchParameter") if d.get("base") and d.get("code")]
@@ -250,21 +263,61 @@ class SearchParameters:
 
     def index_key(self, res_type: str, code: str) -> str:
         """The code whose index rows answer `code`: parameters of one type with the same kind and
-        expression (Patient `name` and `phonetic`) share one set of rows instead of two equal ones."""
+        expression (Patient `name` and `phonetic`) share one set of rows instead of two equal ones; a
+        string parameter on one part of another's HumanName or Address (`family` of `name`) reads that
+        parameter's rows, filtered by `part_mask`; a token parameter on the ContactPoints of one system
+        (`phone`: `telecom.where(system='phone')`) reads the rows of all of them, filtered by
+        `fixed_system`."""
         aliases = self._aliases.get(res_type)
         if aliases is None:
-            first: dict[tuple[str, str, bool], str] = {}
-            aliases = {}
-            for other, param in sorted(self.for_type(res_type).items()):
-                if param.indexed and param.type != "composite":
-                    # Compared as compiled for this type: `Patient.name | Person.name` is `Patient.name` here.
-                    compiled = self._compile(param.expression or "", res_type, res_type, relative=False)
-                    branches = "|".join(sorted(path.text for path in compiled.fast))
-                    if compiled.slow:
-                        branches = param.expression or ""
-                    aliases[other] = first.setdefault((param.type, branches, param.resource_level), other)
-            self._aliases[res_type] = aliases
+            aliases = self._aliases[res_type] = self._shared_rows(res_type)
         return aliases.get(code, code)
+
+    def part_mask(self, res_type: str, code: str) -> int:
+        """The `parts` bits of the rows `code` reads from its `index_key`'s (0: all of them)."""
+        self.index_key(res_type, code)
+        return self._parts[res_type].get(code, 0)
+
+    def fixed_system(self, res_type: str, code: str) -> str:
+        """The ContactPoint system of the rows `code` reads from its `index_key`'s ("": all of them)."""
+        self.index_key(res_type, code)
+        return self._systems[res_type].get(code, "")
+
+    def _shared_rows(self, res_type: str) -> dict[str, str]:
+        first: dict[tuple[str, str, bool], str] = {}
+        aliases: dict[str, str] = {}
+        branches_of: dict[str, str] = {}
+        for other, param in sorted(self.for_type(res_type).items()):
+            if param.indexed and param.type != "composite":
+                # Compared as compiled for this type: `Patient.name | Person.name` is `Patient.name` here.
+                compiled = self._compile(param.expression or "", res_type, res_type, relative=False)
+                branches = "|".join(sorted(path.text for path in compiled.fast))
+                if compiled.slow:
+                    branches = param.expression or ""
+                aliases[other] = first.setdefault((param.type, branches, param.resource_level), other)
+                if not compiled.slow and len(compiled.fast) == 1:
+                    branches_of[other] = branches
+        params = self.for_type(res_type)
+        whole = {(params[code].type, params[code].resource_level, text): code for code, text in branches_of.items()
+                 if aliases[code] == code}
+        parts: dict[str, int] = {}
+        systems: dict[str, str] = {}
+        for code, text in branches_of.items():
+            param = params[code]
+            if aliases[code] != code:
+                continue
+            if param.type == "string":
+                parent_text, _, part = text.rpartition(".")
+                parent = whole.get(("string", param.resource_level, parent_text))
+                bit = part_bit(model.PATH_TO_TYPE.get(parent_text, ""), part)
+                if parent is not None and bit:
+                    aliases[code], parts[code] = parent, bit
+            elif param.type == "token" and (found := _SYSTEM_FILTER.fullmatch(text)):
+                parent = whole.get(("token", param.resource_level, found.group(1)))
+                if parent is not None and model.PATH_TO_TYPE.get(found.group(1)) == "ContactPoint":
+                    aliases[code], systems[code] = parent, found.group(2)
+        self._parts[res_type], self._systems[res_type] = parts, systems
+        return aliases
 
     def coded(self, res_type: str, code: str) -> bool:
         """Whether a token parameter reads only `code`/`boolean` elements (status, gender, active):

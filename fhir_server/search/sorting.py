@@ -22,7 +22,7 @@ from fhir_server.errors import BadRequest
 
 from .dates import MAX_US, MIN_US
 from .extract.number import HIGHEST, LOWEST
-from .predicates import Target
+from .predicates import target_for
 from .registry import SearchParameters
 from .tables import INDEX_TABLES
 
@@ -73,10 +73,11 @@ def sort_keys(params: SearchParameters, res_types: list[str], sort: list[tuple[s
         if dialect == "postgresql" and _KINDS.get(param.type) is None:
             column = column.collate("C")
         aggregate = func.max(column) if descending else func.min(column)
-        identity = Target(param.hash_type(res_types[0]), params.index_key(res_types[0], code), code).identity
+        target = target_for(params, res_types[0], param)
         scalar = (
             select(aggregate)
-            .where(table.c.res_pk == row.c.pk, table.c.hash_identity == identity)
+            .where(table.c.res_pk == row.c.pk, table.c.hash_identity == target.identity,
+                   *target.narrowing(table))
             .scalar_subquery()
         )
         sentinel = last_descending if descending else last_ascending

@@ -7,9 +7,11 @@ resources. Lookups go through precomputed 64-bit hashes (see `hashing.py`):
 - `hash_identity` = H(type, key) selects "all values of this parameter" (`:missing`, ranges, sorting);
 - the other hash columns fold in the searched values, so an exact match is one indexed equality.
 
-`param` holds the parameter key: the code, or for derived rows `code:identifier`, `code:of-type`,
-`code$first-component` (composites). Base parameters of Resource/DomainResource are hashed with the
-type "Resource" so that system-level searches use the same rows.
+`hash_identity` folds in the parameter key: the code, or for derived rows `code:identifier`,
+`code:of-type`, `code$first-component` (composites). Base parameters of Resource/DomainResource are
+hashed with the type "Resource" so that system-level searches use the same rows. Rows hold neither the
+key nor the resource type as text: nothing reads them that the hashes and `resource` do not already
+give, and every byte of a row is written to a page and to the WAL on every create.
 
 Dates are stored as inclusive [low, high] ranges in microseconds since the epoch (UTC), numbers and
 quantities as [low, high] doubles, so one comparison scheme serves instants, periods and ranges.
@@ -24,7 +26,7 @@ and a per-row parent check would cost more than it protects.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Float, Index, PrimaryKeyConstraint, String, Table, Text, text
+from sqlalchemy import BigInteger, Column, Float, Index, Integer, PrimaryKeyConstraint, String, Table, Text, text
 
 from fhir_server.store.tables import metadata
 from fhir_server.store.types import BigId
@@ -37,8 +39,6 @@ SortableText = Text().with_variant(Text(collation="C"), "postgresql")
 def _common() -> list[Column]:
     return [
         Column("res_pk", BigId, nullable=False, autoincrement=False),
-        Column("res_type", String(64), nullable=False),
-        Column("param", Text, nullable=False),
         Column("hash_identity", BigInteger, nullable=False),
     ]
 
@@ -54,8 +54,11 @@ idx_token = Table(
     Column("value", Text, nullable=False),
     Column("text", SortableText, nullable=False),
     PrimaryKeyConstraint("res_pk", "hash_identity", "hash_sys_value", "text", name="pk_idx_token"),
-    Index("ix_idx_token_sys_value", "hash_sys_value", "res_pk"),
-    Index("ix_idx_token_value", "hash_value", "res_pk"),
+    # `code` reads (hash_value), `system|code` reads hash_value and checks hash_sys in the index entry: one
+    # index serves both, so a token row costs one randomly placed B-tree entry instead of two
+    # (`hash_sys_value` only keeps rows distinct in the primary key). `res_pk` second keeps the probe
+    # "does resource n have this code" a single lookup.
+    Index("ix_idx_token_value_sys", "hash_value", "res_pk", "hash_sys"),
     Index("ix_idx_token_sys", "hash_sys", "res_pk"),
     sqlite_with_rowid=False,
 )
@@ -67,6 +70,8 @@ idx_string = Table(
     Column("hash_exact", BigInteger, nullable=False),
     Column("value_norm", SortableText, nullable=False),
     Column("value_exact", Text, nullable=False),
+    # Which parts of a HumanName or Address the text is (bits, see extract/string.py), 0 otherwise.
+    Column("parts", Integer, nullable=False),
     PrimaryKeyConstraint("res_pk", "hash_identity", "hash_exact", name="pk_idx_string"),
     Index("ix_idx_string_norm", "hash_identity", "value_norm", "res_pk"),
     sqlite_with_rowid=False,
@@ -157,6 +162,7 @@ idx_string_member = Table(
     Column("value_norm", SortableText, nullable=False),
     Column("hash_exact", BigInteger, nullable=False),
     Column("res_pk", BigId, nullable=False, autoincrement=False),
+    Column("parts", Integer, nullable=False),
     PrimaryKeyConstraint("member", "hash_identity", "value_norm", "res_pk", "hash_exact",
                          name="pk_idx_string_member"),
     Index("ix_idx_string_member_res", "res_pk", "member"),

@@ -22,14 +22,14 @@ from ..search.tables import idx_string, idx_string_member
 from ..store.tables import resource
 from .care_access import care_access
 
-_COLUMNS = ["member", "hash_identity", "value_norm", "hash_exact", "res_pk"]
+_COLUMNS = ["member", "hash_identity", "value_norm", "hash_exact", "res_pk", "parts"]
 _BATCH = 500  # patient ids per statement, far below SQLite's bound-parameter limit
 
 
-def _rows(patient_ids: Collection[str] | None) -> sa.Select[tuple[str, int, str, int, int]]:
+def _rows(patient_ids: Collection[str] | None) -> sa.Select[tuple[str, int, str, int, int, int]]:
     """The rows the index must hold for these patients (every patient when None)."""
     query = (sa.select(care_access.c.member, idx_string.c.hash_identity, idx_string.c.value_norm,
-                       idx_string.c.hash_exact, idx_string.c.res_pk)
+                       idx_string.c.hash_exact, idx_string.c.res_pk, idx_string.c.parts)
              .select_from(care_access.join(resource, sa.and_(resource.c.res_type == PATIENT,
                                                              resource.c.res_id == care_access.c.patient_id))
                           .join(idx_string, idx_string.c.res_pk == resource.c.pk))

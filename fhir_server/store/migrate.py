@@ -20,8 +20,11 @@ def alembic_config(db: Database) -> Config:
     return config
 
 
-def upgrade(db: Database, revision: str = "head") -> None:
+def upgrade(db: Database, revision: str = "head", search_params: object | None = None) -> None:
+    """`search_params` (a `SearchParameters`): for revisions that rewrite index rows, which only the
+    parameter definitions explain; they refuse to run on a database holding rows without them."""
     config = alembic_config(db)
     with db.engine.begin() as conn:
         config.attributes["connection"] = conn
+        config.attributes["search_params"] = search_params
         command.upgrade(config, revision)

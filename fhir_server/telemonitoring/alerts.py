@@ -65,11 +65,9 @@ def raise_alert(repo: Repository, conn: Connection, *, patient: str, alert: str,
 def record(repo: Repository, conn: Connection, targets: list[str], when: str, who: dict[str, Any],
            activity: str, source: str | None = None) -> None:
     """One Provenance for what a triage or a nurse's handling wrote (targets pinned to their versions)."""
-    pinned = []
-    for ref in targets:
-        res_type, res_id = ref.split("/", 1)
-        current = repo.read(conn, res_type, res_id)
-        pinned.append({"reference": f"{ref}/_history/{current.version_id}"})
+    refs = list(dict.fromkeys(targets))
+    versions = repo.version_ids(conn, refs)  # one statement, not one read per target
+    pinned = [{"reference": f"{ref}/_history/{versions[ref]}"} for ref in refs]
     provenance: dict[str, Any] = {
         "resourceType": "Provenance", "target": pinned, "recorded": when,
         "activity": {"text": activity}, "agent": [{"who": who}]}

@@ -10,11 +10,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
 import yaml
 from sqlalchemy import Connection
 
 from ..repository import Repository, Stored
 from ..resources import instant, now_ms
+from ..store.tables import resource_version
 from . import episodes
 
 if TYPE_CHECKING:
@@ -72,6 +74,20 @@ def _matches(codes: list[str], prefixes: tuple[str, ...]) -> bool:
     return any(code.startswith(prefix) for code in codes for prefix in prefixes)
 
 
+def _newly_active(conn: Connection, stored: Stored) -> bool:
+    """Whether this episode version made the episode active. A version that keeps it active (the tick
+    moving it to its next sequence) cannot bring a new pair: prescriptions are checked as they are
+    written, so only an episode becoming active needs the patient's prescriptions read again."""
+    if (stored.content or {}).get("status") != "active":
+        return False
+    if stored.version_id <= 1:
+        return True
+    v = resource_version.c
+    before = conn.execute(sa.select(v.content).where(v.res_pk == stored.pk, v.version_id == stored.version_id - 1)
+                          ).scalar()
+    return (before or {}).get("status") != "active"
+
+
 class InteractionListener:
     def __init__(self, services: Services) -> None:
         self.services = services
@@ -83,7 +99,7 @@ class InteractionListener:
             if stored.res_type == "MedicationRequest" or (
                     stored.res_type == "CarePlan" and any(
                         c.get("code") == "episode" for cat in content.get("category") or []
-                        for c in cat.get("coding") or [])):
+                        for c in cat.get("coding") or []) and _newly_active(conn, stored)):
                 reference = str((content.get("subject") or {}).get("reference", ""))
                 if reference.startswith("Patient/"):
                     patients[reference.split("/", 1)[1]] = None

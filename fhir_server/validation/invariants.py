@@ -18,6 +18,7 @@ a silent pass.
 from __future__ import annotations
 
 import contextvars
+import functools
 import re
 import threading
 from collections.abc import Callable
@@ -224,19 +225,29 @@ _EMPTY_OR_EMPTY = re.compile(rf"^({_PATH})\.empty\(\) or ({_PATH})\.empty\(\)$")
 _NOT_BOTH = re.compile(rf"^\(({_PATH})\.exists\(\) and ({_PATH})\.exists\(\)\)\.not\(\)$")
 _GUARD_IMPLIES = re.compile(rf"^({_PATH})\.exists\(\) implies ")
 _GUARD_OR = re.compile(rf"^({_PATH})\.empty\(\) or ")
+# `a.b contains 'x' implies …`, `extension('url').value.code = 'x' implies …`: the profiles' conditional rules.
+_STEP = r"(?:extension\('[^']*'\)|[a-z_]\w*)"
+_STEP_PARTS = re.compile(r"extension\('([^']*)'\)|([a-z_]\w*)")
+_GUARD_LITERAL = re.compile(rf"^({_STEP}(?:\.{_STEP})*) (?:contains|=) '([^'\\]*)' implies ")
+_ALL_EXIST = re.compile(rf"^\(?({_STEP}(?:\.{_STEP})*\.exists\(\)(?: and {_STEP}(?:\.{_STEP})*\.exists\(\))*)\)?$")
+_PERIOD_ORDER = "start.hasValue().not() or end.hasValue().not() or (start <= end)"  # per-1
+_TIMEZONE = re.compile(r"(Z|[+-]\d\d:\d\d)$")
 
 Fast = Callable[[Any], "bool | None"]
 
 
-def _present(focus: Any, path: str) -> bool:
-    """Whether a simple child path (`a.b.c`, lower-case element names) reaches any node in JSON.
-    A primitive with only extensions (`_name`) counts, as it does for FHIRPath; a choice element is
-    named by its base name (`value` finds `valueString`)."""
+def _values(focus: Any, steps: tuple[tuple[str, str], ...]) -> list[Any]:
+    """The nodes a simple child path reaches in JSON: `("name", element)` steps (lower-case names) and
+    `("extension", url)` steps. A primitive with only extensions (`_name`) counts, as it does for
+    FHIRPath; a choice element is named by its base name (`value` finds `valueString`)."""
     items = [focus]
-    for part in path.split("."):
+    for kind, part in steps:
         found: list[Any] = []
         for item in items:
             if not isinstance(item, dict):
+                continue
+            if kind == "extension":
+                found.extend(e for e in item.get("extension") or [] if isinstance(e, dict) and e.get("url") == part)
                 continue
             value = item.get(part)
             if value is None:
@@ -247,15 +258,43 @@ def _present(focus: Any, path: str) -> bool:
                 continue
             found.extend(v for v in value if v is not None) if isinstance(value, list) else found.append(value)
         if not found:
-            return False
+            return []
         items = found
-    return True
+    return items
+
+
+@functools.cache
+def _steps(path: str) -> tuple[tuple[str, str], ...]:
+    return tuple(("extension", url) if url else ("name", name) for url, name in _STEP_PARTS.findall(path))
+
+
+def _present(focus: Any, path: str) -> bool:
+    return bool(_values(focus, _steps(path)))
+
+
+def _period_order(focus: Any) -> bool | None:
+    """per-1 when start and end have the same precision and time zone (then their text orders them);
+    otherwise the engine decides (different precisions may compare as empty)."""
+    if not isinstance(focus, dict):
+        return True
+    start, end = focus.get("start"), focus.get("end")
+    if not isinstance(start, str) or not isinstance(end, str):
+        return True  # one of them has no value
+    zone_a, zone_b = _TIMEZONE.search(start), _TIMEZONE.search(end)
+    if (zone_a and zone_a.group(1)) != (zone_b and zone_b.group(1)):
+        return None
+    if len(start) != len(end) or [c.isdigit() for c in start] != [c.isdigit() for c in end]:
+        return None
+    return start <= end
 
 
 def _fast(expression: str) -> Fast | None:
     """Direct evaluation of the simple shapes most element invariants take (`a.empty() or
-    b.exists()`, `a.exists() implies …` when `a` is absent…). It answers None when the engine must
-    decide. tests/validation/test_invariants.py checks it against the engine on every R4 invariant."""
+    b.exists()`, `a.exists() implies …` when `a` is absent, `a contains 'x' implies …` when `a` does not
+    hold 'x', per-1 on same-precision dates…). It answers None when the engine must decide.
+    tests/validation/test_invariants.py checks it against the engine on every R4 and IG invariant."""
+    if expression == _PERIOD_ORDER:
+        return _period_order
     if m := _EMPTY.match(expression):
         a = m.group(1)
         return lambda f: not _present(f, a)
@@ -274,6 +313,15 @@ def _fast(expression: str) -> Fast | None:
     if m := _GUARD_IMPLIES.match(expression) or _GUARD_OR.match(expression):
         a = m.group(1)
         return lambda f: True if not _present(f, a) else None
+    if m := _GUARD_LITERAL.match(expression):
+        # `false implies x` and `{} implies x` both hold (the latter is true or empty): only a left side
+        # holding the literal needs the engine.
+        steps, literal = _steps(m.group(1)), m.group(2)
+        # `true implies (a.exists() and b.exists())` is the conjunction: decided directly too.
+        then = _ALL_EXIST.match(expression[m.end():])
+        required = [_steps(p.removesuffix(".exists()")) for p in then.group(1).split(" and ")] if then else None
+        return lambda f: True if literal not in _values(f, steps) else (
+            None if required is None else all(_values(f, r) for r in required))
     return None
 
 

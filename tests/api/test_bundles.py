@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi.testclient import TestClient
+from collections.abc import Sequence
 
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection
+
+from fhir_server.repository import Stored
+from fhir_server.services import Services
 from tests.fhir_data import INS_OID, patient
 
 
@@ -197,3 +202,43 @@ def test_bundle_shape_errors(client: TestClient) -> None:
     bad_method = post_bundle(client, "batch", [{"request": {"method": "FETCH", "url": "Patient"}}])
     assert bad_method.status_code == 400
     assert bad_method.json()["issue"][0]["expression"] == ["Bundle.entry[0].request.method"]
+
+
+def test_transaction_mixing_references_resolved_before_and_during_the_transaction(client: TestClient) -> None:
+    """Ids and references between entries are settled before the database transaction begins; a
+    conditional reference, which needs a search, is resolved inside it. Both kinds end up in the stored
+    bodies and in the search index."""
+    system = "https://hopital.example.org/ipp"
+    known = client.post("/fhir/Patient", json={**patient(), "identifier": [{"system": system, "value": "IPP-7"}]})
+    known_id = known.json()["id"]
+    response = post_bundle(client, "transaction", [
+        {"fullUrl": PAT_URN, "resource": {**patient(), "name": [{"family": "Entrée", "given": ["Zoé"]}]},
+         "request": POST_PAT},
+        {"resource": obs(PAT_URN), "request": POST_OBS},
+        {"resource": obs(f"Patient?identifier={system}|IPP-7"), "request": POST_OBS},
+    ])
+    assert response.status_code == 200, response.text
+    new_id = response.json()["entry"][0]["response"]["location"].split("/")[1]
+    by_new = client.get(f"/fhir/Observation?subject=Patient/{new_id}").json()
+    by_known = client.get(f"/fhir/Observation?subject=Patient/{known_id}").json()
+    assert (by_new["total"], by_known["total"]) == (1, 1)
+    assert [e["resource"]["id"] for e in client.get("/fhir/Patient?family=entree").json()["entry"]] == [new_id]
+    assert client.get("/fhir/Patient?given=entree").json()["total"] == 0
+
+
+def test_index_describes_the_version_a_listener_wrote_in_the_same_transaction(
+    client: TestClient, services: Services
+) -> None:
+    def rename(conn: Connection, written: Sequence[Stored]) -> None:
+        for stored in written:
+            if stored.res_type == "Patient" and stored.version_id == 1 and stored.content is not None:
+                services.repository.update(conn, "Patient", stored.res_id,
+                                           {**stored.content, "name": [{"family": "Renommé"}]})
+
+    services.repository.listeners.append(rename)
+    response = post_bundle(client, "transaction", [
+        {"resource": {**patient(), "name": [{"family": "Avant"}]}, "request": POST_PAT}])
+    services.repository.listeners.remove(rename)
+    assert response.status_code == 200, response.text
+    assert client.get("/fhir/Patient?family=avant").json()["total"] == 0
+    assert client.get("/fhir/Patient?family=renomme").json()["total"] == 1

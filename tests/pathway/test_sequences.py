@@ -191,3 +191,26 @@ def test_an_episode_the_tick_cannot_move_holds_back_no_other_of_its_batch(client
     assert (report.transitions, report.failed) == (2, [f"CarePlan/{stuck['id']}"])
     assert [[s[:3] for s in _sequences(client, episode["id"])] for _, episode in episodes] == [
         [("1", "completed", 0), ("2", "active", 0)], [("1", "active", 0)], [("1", "completed", 0), ("2", "active", 0)]]
+
+
+def test_one_provenance_per_tick_batch_pins_every_version_it_wrote(client: TestClient, services: Services) -> None:
+    """The tick records a batch of moves in one Provenance (docs/adr/0016): every CarePlan version,
+    forfait and trigger the batch wrote is among its targets, at the version the batch left."""
+    episodes = [new_episode(client)[2] for _ in range(2)]
+    tick(services, _at("2026-02-10"))  # both move to sequence 2, in one batch (default size)
+
+    [provenance] = [p for p in search(client, "Provenance?_count=100") if "oncolink pathway tick" in
+                    p["activity"]["text"]]
+    targets = {t["reference"] for t in provenance["target"]}
+    for episode in episodes:
+        current = client.get(f"/fhir/CarePlan/{episode['id']}").json()
+        assert f"CarePlan/{episode['id']}/_history/{current['meta']['versionId']}" in targets
+        for *_, sequence_id in _sequences(client, episode["id"]):
+            sequence = client.get(f"/fhir/CarePlan/{sequence_id}").json()
+            assert f"CarePlan/{sequence_id}/_history/{sequence['meta']['versionId']}" in targets
+    forfaits = [c for c in search(client, f"ChargeItem?code={FORFAIT}|sequence&_count=100")
+                if c["identifier"][0]["value"].split("/")[1] == "2"]
+    messages = [c for c in search(client, "Communication?status=preparation&_count=100")
+                if c["identifier"][0]["value"].endswith("sequence-start/2/0")]
+    assert len(forfaits) == 6 and len(messages) == 2
+    assert {f"{r['resourceType']}/{r['id']}/_history/1" for r in forfaits + messages} <= targets

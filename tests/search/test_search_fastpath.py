@@ -16,8 +16,16 @@ from fhir_server.search.indexer import SearchIndexer
 from fhir_server.search.registry import SearchParameters
 
 
-def _rows(kind_rows: list[tuple[str, dict]]) -> set[str]:
-    return {orjson.dumps([kind, row], option=orjson.OPT_SORT_KEYS).decode() for kind, row in kind_rows}
+def _rows(kind_rows: list[Emitted]) -> set[str]:
+    return {orjson.dumps([kind, row], option=orjson.OPT_SORT_KEYS).decode()
+            for kind, row in _engine_comparable(kind_rows)}
+
+
+def _engine_comparable(kind_rows: list[Emitted]) -> list[Emitted]:
+    """Rows without the HumanName/Address part bits of string rows: the engine types the members of a union
+    as plain strings, so its values cannot tell which part a text is (the direct evaluator's types can, and
+    only its single-branch parameters are ever read part by part)."""
+    return [(kind, row[:-1] if kind == "string" else row) for kind, row in kind_rows]
 
 
 def test_fast_path_matches_fhirpath_engine(search_params: SearchParameters) -> None:
@@ -106,8 +114,9 @@ def test_indexer_rows_match_rows_from_the_fhirpath_engine(search_params: SearchP
                 # Without the system a binding implies for `code` values: the engine types the members
                 # of a union as plain strings.
                 untyped = replace(item, code_system="")
-                assert set(indexer.item_rows(untyped, res_type, resource, values=by_engine)) == set(
-                    indexer.item_rows(untyped, res_type, resource, values=walked)), where
+                by_engine_rows = indexer.item_rows(untyped, res_type, resource, values=by_engine)
+                walked_rows = indexer.item_rows(untyped, res_type, resource, values=walked)
+                assert set(_engine_comparable(by_engine_rows)) == set(_engine_comparable(walked_rows)), where
             if id(item) not in relevant:
                 assert not wanted, f"{where}: skipped but has rows"
             compared["rows"] += len(wanted)

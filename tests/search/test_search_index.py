@@ -8,6 +8,7 @@ from alembic.migration import MigrationContext
 from fastapi.testclient import TestClient
 from search_helpers import FHIR_JSON, create, search_ids
 
+from fhir_server.search.hashing import identity_hash
 from fhir_server.search.tables import INDEX_TABLES
 from fhir_server.services import Services
 from fhir_server.store.database import Database
@@ -27,15 +28,19 @@ def test_migration_creates_exactly_the_declared_tables(db: Database) -> None:
 
 
 def _rows(services: Services, res_id: str) -> dict[str, list[tuple[str, str]]]:
-    """Index rows of one Patient, as (param, value) pairs per table."""
+    """Index rows of one Patient, as (param, value) pairs per table; rows name their parameter only
+    through `hash_identity`."""
+    params = services.indexer.params
+    keys = {identity_hash(param.hash_type("Patient"), params.index_key("Patient", code)): params.index_key(
+        "Patient", code) for code, param in params.for_type("Patient").items()}
     out: dict[str, list[tuple[str, str]]] = {}
     with services.db.read() as conn:
         pk = conn.execute(sa.text("SELECT pk FROM resource WHERE res_id = :i"), {"i": res_id}).scalar_one()
         for kind, table in INDEX_TABLES.items():
             value = table.c[{"token": "value", "string": "value_exact", "date": "low", "number": "low",
                              "quantity": "low", "uri": "uri", "reference": "target_id"}[kind]]
-            rows = conn.execute(sa.select(table.c.param, value).where(table.c.res_pk == pk))
-            found = sorted((r[0], str(r[1])) for r in rows)
+            rows = conn.execute(sa.select(table.c.hash_identity, value).where(table.c.res_pk == pk))
+            found = sorted((keys[r[0]], str(r[1])) for r in rows)
             if found:
                 out[kind] = found
     return out
@@ -47,15 +52,17 @@ def test_rows_are_replaced_on_update_and_removed_on_delete(client: TestClient, s
     assert _rows(services, "p") == {
         # `Patient.deceased.exists() and …` is false, not empty, without deceased[x]
         "token": [("deceased", "false"), ("gender", "male")],
-        # `phonetic` has the expression of `name` on Patient: it reads name's rows
-        "string": [("family", "Martin"), ("name", "Martin")],
+        # `phonetic` has the expression of `name` on Patient, `family` is a part of it: both read name's rows
+        "string": [("name", "Martin")],
         "reference": [("organization", "o1")],
     }
     assert search_ids(client, "/fhir/Patient?phonetic=mart") == ["p"]
+    assert search_ids(client, "/fhir/Patient?family=mart") == ["p"]
+    assert search_ids(client, "/fhir/Patient?given=mart") == []
     create(client, {"resourceType": "Patient", "id": "p", "gender": "female", "name": [{"family": "Petit"}]})
     assert _rows(services, "p") == {
         "token": [("deceased", "false"), ("gender", "female")],
-        "string": [("family", "Petit"), ("name", "Petit")],
+        "string": [("name", "Petit")],
     }
     assert search_ids(client, "/fhir/Patient?gender=male") == []
     assert search_ids(client, "/fhir/Patient?gender=female") == ["p"]
@@ -64,6 +71,23 @@ def test_rows_are_replaced_on_update_and_removed_on_delete(client: TestClient, s
     assert search_ids(client, "/fhir/Patient?gender=female") == []
     create(client, {"resourceType": "Patient", "id": "p", "gender": "other"})
     assert search_ids(client, "/fhir/Patient?gender=other") == ["p"]
+
+
+def test_contact_point_parameters_read_the_telecom_rows(client: TestClient, services: Services) -> None:
+    """`phone` and `email` are `telecom.where(system=…)`: they have no rows of their own and select
+    telecom's rows by system, with the same answers as rows of their own would give."""
+    create(client, {"resourceType": "Patient", "id": "p", "telecom": [
+        {"system": "phone", "value": "0612345678"}, {"system": "email", "value": "a@example.org"}]})
+    create(client, {"resourceType": "Patient", "id": "q", "telecom": [{"system": "email", "value": "0612345678"}]})
+    assert _rows(services, "p")["token"] == [("deceased", "false"), ("telecom", "0612345678"),
+                                             ("telecom", "a@example.org")]
+    assert search_ids(client, "/fhir/Patient?phone=0612345678") == ["p"]
+    assert search_ids(client, "/fhir/Patient?phone=phone|0612345678") == ["p"]
+    assert search_ids(client, "/fhir/Patient?phone=email|0612345678") == []
+    assert search_ids(client, "/fhir/Patient?email=0612345678") == ["q"]
+    assert sorted(search_ids(client, "/fhir/Patient?telecom=0612345678")) == ["p", "q"]
+    assert search_ids(client, "/fhir/Patient?phone:missing=true") == ["q"]
+    assert search_ids(client, "/fhir/Patient?phone:not=0612345678") == ["q"]
 
 
 def test_patch_reindexes(client: TestClient) -> None:

@@ -55,12 +55,20 @@ def test_no_issue_outside_an_episode_and_one_when_the_episode_opens(client: Test
     assert _issues(client, outside["id"]) == []
     team = organization(client)
     role = "https://oncolink.example.org/fhir/CodeSystem/oncolink-care-team-role"
-    post(client, "CarePlan", {
-        "resourceType": "CarePlan", "status": "active", "intent": "plan",
+    plan = post(client, "CarePlan", {
+        "resourceType": "CarePlan", "status": "on-hold", "intent": "plan",
         "category": [{"coding": [{"system": "https://oncolink.example.org/fhir/CodeSystem/oncolink-careplan-category",
                                   "code": "episode"}]}],
         "subject": {"reference": f"Patient/{outside['id']}"},
         "contained": [{"resourceType": "CareTeam", "id": "t", "participant": [
             {"role": [{"coding": [{"system": role, "code": "hospital-team"}]}], "member": {"reference": team}}]}],
         "careTeam": [{"reference": "#t"}]})
+    assert _issues(client, outside["id"]) == []  # an episode on hold is no episode in progress
+    plan["status"] = "active"
+    assert client.put(f"/fhir/CarePlan/{plan['id']}", json=plan, headers=FHIR_JSON).status_code == 200
+    assert len(_issues(client, outside["id"])) == 1
+    # Versions that keep the episode active read nothing again and add nothing.
+    plan = client.get(f"/fhir/CarePlan/{plan['id']}").json()
+    plan["title"] = "Épisode"
+    assert client.put(f"/fhir/CarePlan/{plan['id']}", json=plan, headers=FHIR_JSON).status_code == 200
     assert len(_issues(client, outside["id"])) == 1

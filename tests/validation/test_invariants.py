@@ -171,3 +171,100 @@ def test_direct_evaluation_agrees_with_the_engine_on_every_r4_invariant(ig_regis
             assert decided is by_engine, (key, expression, focus)
             checked += 1
     assert checked > 100
+
+
+def _all_invariants(registry: PackageRegistry) -> dict[str, tuple[str, str, str]]:
+    """expression -> (key, model path, definition url), over every R4 core and IG definition."""
+    found: dict[str, tuple[str, str, str]] = {}
+    for definition in registry.resources("StructureDefinition"):
+        for element in (definition.get("snapshot") or {}).get("element", []):
+            for constraint in element.get("constraint", []):
+                if constraint.get("expression"):
+                    found.setdefault(constraint["expression"], (constraint["key"], element["path"], definition["url"]))
+    return found
+
+
+def _build(steps: tuple[tuple[str, str], ...], leaf: Any) -> dict[str, Any]:
+    """The smallest JSON where `steps` (from the direct evaluator's path parser) reach `leaf`."""
+    node: Any = leaf
+    for index in range(len(steps) - 1, -1, -1):
+        kind, part = steps[index]
+        if kind == "extension":
+            node = {"extension": [{"url": part, **node}]}
+        elif part == "value" and index and steps[index - 1][0] == "extension":  # Extension.value[x]
+            node = {"valueCoding" if index < len(steps) - 1 else "valueString": node}
+        else:
+            node = {part: node}
+    return node
+
+
+def test_literal_guards_agree_with_the_engine_on_every_r4_and_ig_invariant(ig_registry: PackageRegistry) -> None:
+    """`a contains 'x' implies …` / `a = 'x' implies …` are decided directly only when `a` is absent or
+    holds other values, and the engine then agrees; the profiles' own conditional rules are among them."""
+    from fhir_server.validation.invariants import _ALL_EXIST, _GUARD_LITERAL, _fast, _steps
+
+    engine = InvariantEngine(ValueSetExpander(ig_registry))
+    checked, ig_checked = 0, 0
+    for expression, (key, path, url) in _all_invariants(ig_registry).items():
+        match = _GUARD_LITERAL.match(expression)
+        if match is None or key in NATIVE:
+            continue
+        fast, steps, literal = _fast(expression), _steps(match.group(1)), match.group(2)
+        assert fast is not None
+        root = {"resourceType": path} if "." not in path else {}
+        then = _ALL_EXIST.match(expression[match.end():])
+        required = [_steps(p.removesuffix(".exists()")) for p in then.group(1).split(" and ")] if then else []
+        focuses = [root, {**root, **_build(steps, "another-value")}]
+        holding = _concat(root, _build(steps, literal))
+        focuses += [holding] + [_concat(holding, *(_build(r, _leaf(r)) for r in required[:n]))
+                                for n in range(1, len(required) + 1)]
+        for focus in focuses:
+            decided = fast(focus)
+            if decided is None:
+                assert focus is holding and not required, (key, expression)  # the engine decides
+                continue
+            by_engine = engine.evaluate(expression, focus, path, Scope(focus, focus))
+            assert decided is by_engine, (key, expression, focus, by_engine)
+            checked += 1
+            ig_checked += not url.startswith("http://hl7.org/fhir/")
+    assert checked > 10 and ig_checked >= 8
+
+
+def _leaf(steps: tuple[tuple[str, str], ...]) -> Any:
+    return {"valueString": "x"} if steps[-1][0] == "extension" else "x"
+
+
+def _concat(*parts: dict[str, Any]) -> dict[str, Any]:
+    """Deep merge where lists are concatenated (two extensions on one element)."""
+    out: dict[str, Any] = {}
+    for part in parts:
+        for key, value in part.items():
+            if isinstance(out.get(key), list) and isinstance(value, list):
+                out[key] = out[key] + value
+            elif isinstance(out.get(key), dict) and isinstance(value, dict):
+                out[key] = _concat(out[key], value)
+            else:
+                out[key] = value
+    return out
+
+
+@pytest.mark.parametrize(("start", "end"), [
+    ("2026-11-02", "2026-12-01"), ("2026-12-01", "2026-11-02"), ("2026-11-02", "2026-11-02"), ("2026-11", "2026-12"),
+    ("2026-11-02T10:00:00+01:00", "2026-11-02T09:00:00+01:00"), ("2026-11-02T10:00:00Z", "2026-11-02T11:00:00Z"),
+    ("2026-11-02T10:00:00.5Z", "2026-11-02T10:00:00.25Z"), ("2026-11-02T10:00:00+01:00", "2026-11-02T09:30:00Z"),
+    ("2026-11-02", "2026-11-01T10:00:00Z"), ("2026-11", "2026-10-15"), (None, "2026-11-01"), ("2026-11-01", None),
+])
+def test_period_order_agrees_with_the_engine(engine: InvariantEngine, start: str | None, end: str | None) -> None:
+    """per-1 is decided directly on same-precision, same-zone bounds; any other pair goes to the engine."""
+    from fhir_server.validation.invariants import _PERIOD_ORDER, _fast
+
+    focus = {k: v for k, v in (("start", start), ("end", end)) if v is not None}
+    fast = _fast(_PERIOD_ORDER)
+    assert fast is not None
+    decided = fast(focus)
+    by_engine = engine.evaluate(_PERIOD_ORDER, focus, "Period", Scope(focus, focus))
+    if decided is not None:
+        assert decided is by_engine, (focus, by_engine)
+    assert engine.holds(_PERIOD_ORDER, focus, "Period", Scope(focus, focus)) == by_engine
+    if (start, end) == ("2026-12-01", "2026-11-02"):
+        assert decided is False

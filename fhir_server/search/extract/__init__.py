@@ -1,8 +1,7 @@
 """Write side: typed FHIRPath results → index rows, one module per parameter type.
 
 Every extractor has the same signature, `rows(hash_type, key, values)`, and returns (table kind, row)
-pairs (see `rows.py`); the row carries `param`, the hashes and the values, the indexer adds `res_pk`
-and `res_type`.
+pairs (see `rows.py`); the row carries the hashes and the values, the indexer adds `res_pk`.
 An extractor may feed another table than its own (references feed the token table for
 `:identifier`), which is why the table kind travels with each row.
 """

@@ -13,8 +13,8 @@ from .rows import Emitted, Row
 
 
 def date_row(hash_type: str, key: str, low: int, high: int) -> Row:
-    """(param, hash_identity, low, high)"""
-    return (key, identity_hash(hash_type, key), low, high)
+    """(hash_identity, low, high)"""
+    return (identity_hash(hash_type, key), low, high)
 
 
 def value_range(type_name: str, value: Any) -> tuple[int, int] | None:

@@ -22,8 +22,8 @@ def as_float(value: Any) -> float | None:
 
 
 def number_row(hash_type: str, key: str, low: float, high: float) -> Row:
-    """(param, hash_identity, low, high)"""
-    return (key, identity_hash(hash_type, key), low, high)
+    """(hash_identity, low, high)"""
+    return (identity_hash(hash_type, key), low, high)
 
 
 def value_range(type_name: str, value: Any) -> tuple[float, float] | None:

@@ -14,8 +14,8 @@ ISO_4217 = "urn:iso:std:iso:4217"
 
 
 def quantity_row(hash_type: str, key: str, system: str, code: str, unit: str, low: float, high: float) -> Row:
-    """(param, hash_identity, hash_units, system, code, unit, low, high)"""
-    return (key, identity_hash(hash_type, key), hash_parts(hash_type, key, system, code), system, code, unit,
+    """(hash_identity, hash_units, system, code, unit, low, high)"""
+    return (identity_hash(hash_type, key), hash_parts(hash_type, key, system, code), system, code, unit,
             low, high)
 
 

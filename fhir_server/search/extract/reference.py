@@ -16,8 +16,8 @@ IDENTIFIER = ":identifier"
 
 
 def reference_row(hash_type: str, key: str, target_type: str, target_id: str, url: str) -> Row:
-    """(param, hash_identity, target_type, target_id, target_url)"""
-    return (key, identity_hash(hash_type, key), target_type, target_id, url)
+    """(hash_identity, target_type, target_id, target_url)"""
+    return (identity_hash(hash_type, key), target_type, target_id, url)
 
 
 def rows(hash_type: str, key: str, values: list[Typed], local_base: str = "") -> list[Emitted]:

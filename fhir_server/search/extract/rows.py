@@ -1,7 +1,7 @@
 """The shape of index rows between extractors and the indexer.
 
-A row is a tuple in the column order of its table after `res_pk` and `res_type` (which the indexer
-prepends): tuples deduplicate by value, and go to the database driver as they are.
+A row is a tuple in the column order of its table after `res_pk` (which the indexer prepends): tuples
+deduplicate by value, and go to the database driver as they are.
 """
 
 from __future__ import annotations

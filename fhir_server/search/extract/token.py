@@ -20,8 +20,8 @@ OF_TYPE = ":of-type"
 
 
 def token_row(hash_type: str, key: str, system: str, code: str, text: str = "") -> Row:
-    """(param, hash_identity, hash_value, hash_sys, hash_sys_value, system, value, text)"""
-    return (key, identity_hash(hash_type, key), hash_parts(hash_type, key, code),
+    """(hash_identity, hash_value, hash_sys, hash_sys_value, system, value, text)"""
+    return (identity_hash(hash_type, key), hash_parts(hash_type, key, code),
             hash_parts(hash_type, key, system, ""), hash_parts(hash_type, key, system, code), system, code,
             words(text)[:NORMALISED_LENGTH] if text else "")
 

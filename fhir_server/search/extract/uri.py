@@ -8,8 +8,8 @@ from .rows import Emitted, Row
 
 
 def uri_row(hash_type: str, key: str, uri: str) -> Row:
-    """(param, hash_identity, hash_uri, uri)"""
-    return (key, identity_hash(hash_type, key), hash_parts(hash_type, key, uri), uri)
+    """(hash_identity, hash_uri, uri)"""
+    return (identity_hash(hash_type, key), hash_parts(hash_type, key, uri), uri)
 
 
 def rows(hash_type: str, key: str, values: list[Typed]) -> list[Emitted]:

@@ -11,13 +11,16 @@ values and unsupported modifiers.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import ColumnElement
 
 from fhir_server.errors import BadRequest
 
 from ..hashing import hash_parts, identity_hash
+
+if TYPE_CHECKING:
+    from ..registry import SearchParam, SearchParameters
 
 
 @dataclass(frozen=True)
@@ -28,16 +31,36 @@ class Target:
     key: str
     code: str
     targets: tuple[str, ...] = ()
+    # Parameters read from another's rows (see `SearchParameters.index_key`): a string parameter's parts
+    # of its parent's HumanName or Address (`family` of `name`: bits of `parts.PARTS`), a token
+    # parameter's ContactPoint system (`phone` of `telecom`). 0 and "" for every other parameter.
+    parts: int = 0
+    system: str = ""
 
     @property
     def identity(self) -> int:
         return identity_hash(self.hash_type, self.key)
 
+    def narrowing(self, table: Any) -> list[ColumnElement[bool]]:
+        """What selects this parameter's rows among its `key`'s, as a list to splat into `where`/`and_`."""
+        if self.parts:
+            return [table.c.parts.op("&")(self.parts) != 0]
+        if self.system:
+            return [table.c.hash_sys == self.hash(self.system, "")]
+        return []
+
     def hash(self, *parts: str) -> int:
         return hash_parts(self.hash_type, self.key, *parts)
 
     def derived(self, suffix: str) -> Target:
-        return Target(self.hash_type, self.key + suffix, self.code, self.targets)
+        return Target(self.hash_type, self.key + suffix, self.code, self.targets, self.parts, self.system)
+
+
+def target_for(params: SearchParameters, res_type: str, param: SearchParam) -> Target:
+    """The rows that `param` of `res_type` reads (see `SearchParameters.index_key`)."""
+    code = param.code
+    return Target(param.hash_type(res_type), params.index_key(res_type, code), code, param.targets,
+                  params.part_mask(res_type, code), params.fixed_system(res_type, code))
 
 
 class RowFilter(Protocol):

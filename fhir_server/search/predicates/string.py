@@ -28,13 +28,13 @@ def condition(target: Target, modifier: str | None, value: str, ctx: QueryContex
         # Through the normalised-value index (the exact hash has none), then the exact hash.
         return and_(table.c.hash_identity == target.identity,
                     table.c.value_norm == normalise(text)[:NORMALISED_LENGTH],
-                    table.c.hash_exact == target.hash(text))
+                    table.c.hash_exact == target.hash(text), *target.narrowing(table))
     if modifier not in (None, "contains"):
         raise unsupported_modifier(target.code, modifier, "string")
     normalised = normalise(text)[:NORMALISED_LENGTH]
     if not normalised:
         raise invalid_value(target.code, value, "empty after removing spaces")
-    identity = table.c.hash_identity == target.identity
+    identity = and_(table.c.hash_identity == target.identity, *target.narrowing(table))
     if modifier == "contains":
         return and_(identity, table.c.value_norm.like(f"%{escape_like(normalised)}%", escape="\\"))
     return and_(identity, prefix_condition(table.c.value_norm, normalised))

@@ -28,10 +28,22 @@ def match(target: Target, code: str, value: str) -> ColumnElement[bool]:
         if not system:
             raise invalid_value(code, value, "neither system nor code given")
         return TABLE.c.hash_sys == target.hash(system, "")
-    return TABLE.c.hash_sys_value == target.hash(system, token)
+    return system_and_code(target, system, token)
+
+
+def system_and_code(target: Target, system: str, code: str) -> ColumnElement[bool]:
+    """`system|code` through the index that serves bare codes, whose entries carry `hash_sys`: the pair
+    is as selective as one hash of both."""
+    return and_(TABLE.c.hash_value == target.hash(code), TABLE.c.hash_sys == target.hash(system, ""))
 
 
 def condition(target: Target, modifier: str | None, value: str, ctx: QueryContext) -> ColumnElement[bool]:
+    narrowing = target.narrowing(TABLE)
+    found = _condition(target, modifier, value)
+    return and_(found, *narrowing) if narrowing else found
+
+
+def _condition(target: Target, modifier: str | None, value: str) -> ColumnElement[bool]:
     if modifier in (None, "not"):
         return match(target, target.code, value)
     if modifier == "text":
@@ -48,5 +60,5 @@ def condition(target: Target, modifier: str | None, value: str, ctx: QueryContex
         if len(parts) != 3 or not all(parts):
             raise invalid_value(target.code, value, "':of-type' expects type-system|type-code|value")
         system = f"{unescape(parts[0])}|{unescape(parts[1])}"
-        return TABLE.c.hash_sys_value == target.derived(OF_TYPE).hash(system, unescape(parts[2]))
+        return system_and_code(target.derived(OF_TYPE), system, unescape(parts[2]))
     raise unsupported_modifier(target.code, modifier, "token")

@@ -1,8 +1,9 @@
 """Member-scoped string index (each Patient's string rows per care-team member); must match
 `idx_string_member` in fhir_server/search/tables.py.
 
-Filled here from `care_access` and `idx_string`, so that an upgraded deployment's pharmacists find their
-patients by name at once (the search engine relies on the table being complete).
+Filled by revision 0007 (which changes the string rows it copies) from `care_access` and `idx_string`, so
+that an upgraded deployment's pharmacists find their patients by name at once (the search engine relies on
+the table being complete).
 
 Revision ID: 0006
 Revises: 0005
@@ -11,7 +12,6 @@ Revises: 0005
 import sqlalchemy as sa
 from alembic import op
 
-from fhir_server.security.member_index import rebuild
 from fhir_server.store.types import BigId
 
 revision = "0006"
@@ -33,7 +33,6 @@ def upgrade() -> None:
         sqlite_with_rowid=False,
     )
     op.create_index("ix_idx_string_member_res", "idx_string_member", ["res_pk", "member"])
-    rebuild(op.get_bind())
 
 
 def downgrade() -> None:
