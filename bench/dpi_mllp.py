@@ -8,6 +8,7 @@ DPI_BENCH_ADT, DPI_BENCH_RDE and DPI_BENCH_MEMORY (messages), DPI_BENCH_MEMORY_D
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import subprocess
@@ -53,11 +54,12 @@ def adt_messages(count: int, start: int = 0) -> list[bytes]:
 
 
 def rde_messages(count: int, start: int = 0) -> list[bytes]:
-    """RDE^O11 with 3 orders (one prescription), one new patient each; same prescriber and drugs."""
+    """RDE^O11 with 3 orders (one prescription), one new patient each (IPP and INS); same prescriber and drugs."""
     template = (MESSAGES / "rde_o11_three_orders.hl7").read_bytes()
     out = []
     for n in range(start, start + count):
         out.append(template.replace(b"0012345^^^", f"R{n:07d}^^^".encode())
+                   .replace(b"279035121518989", f"2790352{n:08d}".encode())
                    .replace(b"VIS-2025-0001", f"VISR-{n:08d}".encode())
                    .replace(b"CMD-100", f"C{n:08d}-".encode())
                    .replace(b"PRESC-2025-042", f"P{n:08d}".encode())
@@ -122,11 +124,11 @@ def _wait_port(port: int, alive: Callable[[], bool], what: str) -> None:
 
 
 @contextmanager
-def dpi_server(database_url: str) -> Iterator[tuple[int, psutil.Process, str]]:
+def dpi_server(database_url: str, **extra_env: str) -> Iterator[tuple[int, psutil.Process, str]]:
     """The server with its MLLP listener, in its own process; yields the MLLP port, the process and the
     FHIR base URL."""
     mllp = free_port()
-    with server(database_url, ONCOLINK_MLLP_PORT=str(mllp)) as (base, proc):
+    with server(database_url, ONCOLINK_MLLP_PORT=str(mllp), **extra_env) as (base, proc):
         _wait_port(mllp, proc.is_running, "the MLLP listener")
         yield mllp, proc, base
 
@@ -178,37 +180,81 @@ def _check(run: Run, what: str) -> None:
         raise RuntimeError(f"{what}: not every message was accepted: {run.codes}")
 
 
-def main() -> None:
-    parse_table = dpi_parse.table()
-    adt = adt_messages(ADT_COUNT)
-    rde = rde_messages(RDE_COUNT)
+@dataclass
+class Measured:
+    """A load on the server, with the server process's CPU time per message (the machine is shared:
+    wall-clock rates depend on what else runs, CPU per message much less)."""
+
+    run: Run
+    cpu_ms: float
+    load: float
+
+
+def measured(port: int, proc: psutil.Process, messages: list[bytes]) -> Measured:
+    before = proc.cpu_times()
+    run = load(port, messages)
+    after = proc.cpu_times()
+    cpu = (after.user + after.system) - (before.user + before.system)
+    return Measured(run, cpu / len(messages) * 1000, os.getloadavg()[0])
+
+
+def _options(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.dpi_mllp", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--adt", type=int, default=ADT_COUNT, help="ADT^A01 messages per database")
+    parser.add_argument("--rde", type=int, default=RDE_COUNT, help="RDE^O11 messages per database")
+    parser.add_argument("--memory", type=int, default=MEMORY_COUNT, help="messages of the memory run (0: none)")
+    parser.add_argument("--databases", default="SQLite,PostgreSQL", help="comma-separated: SQLite, PostgreSQL")
+    parser.add_argument("--no-direct", action="store_true", help="skip the 'same Bundles over REST' reference")
+    parser.add_argument("--no-record", action="store_true", help="print the table, leave bench/RESULTS.md alone")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra server environment (e.g. ONCOLINK_DPI_GROUP_MAX_MESSAGES=1)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    options = _options(argv)
+    wanted = {name.strip().lower() for name in options.databases.split(",")}
+    extra_env = dict(item.split("=", 1) for item in options.env)
+    adt = adt_messages(options.adt)
+    rde = rde_messages(options.rde)
     with echo_server() as port:
         load(port, adt[:500])  # warm-up
         echo_adt = load(port, adt)
         echo_rde = load(port, rde)
     print(f"[dpi] echo baseline: ADT {echo_adt.rate:.0f}/s p99 {echo_adt.p(99):.2f} ms, "
           f"RDE {echo_rde.rate:.0f}/s", flush=True)
-    rows, memory_rows = [], []
+    rows, cpu_rows, memory_rows = [], [], []
     with targets(ROOT / "var" / "bench") as dbs:
-        for target in dbs:
-            with dpi_server(target.url) as (port, proc, base):
+        for target in [t for t in dbs if t.name.lower() in wanted]:
+            with dpi_server(target.url, **extra_env) as (port, proc, base):
                 load(port, adt_messages(200, start=10_000_000))  # warm-up: connections, caches
-                adt_run = load(port, adt)
-                _check(adt_run, "ADT")
-                rde_run = load(port, rde)
-                _check(rde_run, "RDE")
-                adt_direct = direct(base, bundles(adt_messages(ADT_COUNT, start=30_000_000)))
-                _check(adt_direct, "ADT bundles over REST")
-                rde_direct = direct(base, bundles(rde_messages(RDE_COUNT, start=30_000_000)))
-                _check(rde_direct, "RDE bundles over REST")
-                line = (f"| {target.name} | {adt_run.rate:.0f}/s | {adt_run.p(50):.1f} / {adt_run.p(99):.1f} ms "
-                        f"| {echo_adt.rate:.0f}/s, p99 {echo_adt.p(99):.2f} ms | {adt_direct.rate:.0f}/s "
-                        f"| {rde_run.rate:.0f}/s | {rde_run.p(50):.1f} / {rde_run.p(99):.1f} ms "
-                        f"| {echo_rde.rate:.0f}/s | {rde_direct.rate:.0f}/s |")
+                adt_run = measured(port, proc, adt)
+                _check(adt_run.run, "ADT")
+                rde_run = measured(port, proc, rde)
+                _check(rde_run.run, "RDE")
+                adt_direct = rde_direct = "–"
+                if not options.no_direct:
+                    run = direct(base, bundles(adt_messages(options.adt, start=30_000_000)))
+                    _check(run, "ADT bundles over REST")
+                    adt_direct = f"{run.rate:.0f}/s"
+                    run = direct(base, bundles(rde_messages(options.rde, start=30_000_000)))
+                    _check(run, "RDE bundles over REST")
+                    rde_direct = f"{run.rate:.0f}/s"
+                a, r = adt_run.run, rde_run.run
+                line = (f"| {target.name} | {a.rate:.0f}/s | {a.p(50):.1f} / {a.p(99):.1f} ms "
+                        f"| {echo_adt.rate:.0f}/s, p99 {echo_adt.p(99):.2f} ms | {adt_direct} "
+                        f"| {r.rate:.0f}/s | {r.p(50):.1f} / {r.p(99):.1f} ms "
+                        f"| {echo_rde.rate:.0f}/s | {rde_direct} |")
+                cpu_line = (f"| {target.name} | {adt_run.cpu_ms:.2f} ms | {adt_run.load:.1f} "
+                            f"| {rde_run.cpu_ms:.2f} ms | {rde_run.load:.1f} |")
                 print(line, flush=True)
+                print(cpu_line, flush=True)
                 rows.append(line)
-                if MEMORY_COUNT and MEMORY_DB in (target.name, "all"):
-                    memory_rows.append(_memory(target.name, port, proc))
+                cpu_rows.append(cpu_line)
+                if options.memory and MEMORY_DB in (target.name, "all"):
+                    memory_rows.append(_memory(target.name, port, proc, options.memory))
+    if options.no_record:
+        return
     body = (
         f"Machine: {machine()}. Server = FHIR app + DPI adapter in one process (`python -m fhir_server serve`, "
         f"wired as `oncolink serve`), uvicorn + asyncio MLLP on loopback; journal in the same database. "
@@ -216,7 +262,7 @@ def main() -> None:
         f"ADT^A01 = PAM-FR admission, {len(adt[0])} bytes, a new patient and stay per message "
         f"(Patient + Encounter + Provenance); RDE^O11 = 3 orders, {len(rde[0])} bytes, a new patient per message "
         f"(Patient, Encounter, 3 MedicationRequests, Provenance; prescriber and drugs shared). "
-        f"{ADT_COUNT} ADT then {RDE_COUNT} RDE per database. Baseline in the same run: the bare MLLP echo "
+        f"{options.adt} ADT then {options.rde} RDE per database. Baseline in the same run: the bare MLLP echo "
         "round trip of the same messages (listener in its own process answering a fixed ACK).\n\n"
         "Targets: ADT ≥ 500 msg/s with ACK p99 ≤ 50 ms; RDE (3 orders) ≥ 250 msg/s; RSS growth ≤ 50 MB over "
         "100,000 messages.\n\n"
@@ -227,7 +273,12 @@ def main() -> None:
         "| RDE^O11 ×3 | RDE ACK p50 / p99 | echo baseline (RDE) | same Bundles over REST (RDE) |\n"
         "|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows)
     )
-    body += "\n\nHL7 v2 parsing (same machine, same run; see docs/adr/0002-hl7v2-library.md):\n\n" + parse_table
+    body += ("\n\nServer process CPU time per message in the same runs (user + system, from /proc; on PostgreSQL "
+             "the database's own work is in its processes, not here), with the 1-minute load average at the end "
+             "of each run (2 cores, shared):\n\n| database | ADT CPU/message | load | RDE CPU/message | load |\n"
+             "|---|---|---|---|---|\n" + "\n".join(cpu_rows))
+    body += ("\n\nHL7 v2 parsing (same machine, same run; see docs/adr/0002-hl7v2-library.md):\n\n"
+             + dpi_parse.table())
     if memory_rows:
         body += ("\n\nMemory (server RSS, ADT^A01 new patients, same senders; DPI_BENCH_MEMORY messages):\n\n"
                  "| database | messages | RSS start → end | growth | rate |\n|---|---|---|---|---|\n"
@@ -235,13 +286,13 @@ def main() -> None:
     record("DPI adapter (issue 6)", body)
 
 
-def _memory(name: str, port: int, proc: psutil.Process) -> str:
+def _memory(name: str, port: int, proc: psutil.Process, count: int) -> str:
     batch = 10_000
     start_rss = proc.memory_info().rss / 2**20
     done = 0
     started = time.perf_counter()
-    while done < MEMORY_COUNT:
-        size = min(batch, MEMORY_COUNT - done)
+    while done < count:
+        size = min(batch, count - done)
         run = load(port, adt_messages(size, start=20_000_000 + done))
         _check(run, "memory run")
         done += size

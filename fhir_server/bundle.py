@@ -257,7 +257,15 @@ class BundleProcessor:
 
     def _assign_ids(self, conn: Connection | None, entries: list[Entry]) -> dict[str, str]:
         """Map each entry's fullUrl and conditional URL to the `Type/id` it will have after commit
-        (`conn` None: before the transaction, where a conditional entry raises _NeedsDatabase)."""
+        (`conn` None: before the transaction, where a conditional entry raises _NeedsDatabase). The
+        conditional entries' criteria are matched together, before any of them is written."""
+        criteria = [(e, e.if_none_exist if e.method == "POST" else e.query) for e in entries
+                    if (e.method == "POST" and e.if_none_exist) or (e.method == "PUT" and e.res_id is None and e.query)]
+        if criteria and conn is None:
+            raise _NeedsDatabase(f"{criteria[0][0].res_type}?{criteria[0][1]}")
+        found = self.repo.match_many(conn, [(e.res_type, q or "", "ifNoneExist" if e.method == "POST" else
+                                             "Conditional update") for e, q in criteria]) if conn is not None else []
+        matches = {id(e): match for (e, _), match in zip(criteria, found, strict=True)}
         targets: dict[str, str] = {}
         for entry in entries:
             target: str | None = None
@@ -265,7 +273,7 @@ class BundleProcessor:
             if entry.method == "POST":
                 if entry.if_none_exist:
                     conditional = f"{entry.res_type}?{normalise_query(entry.if_none_exist)}"
-                    match = self._match_one(conn, entry.res_type, entry.if_none_exist, "ifNoneExist")
+                    match = matches[id(entry)]
                     if match is not None:
                         target = f"{entry.res_type}/{match[1]}"
                 if target is None:
@@ -275,7 +283,7 @@ class BundleProcessor:
                 target = f"{entry.res_type}/{entry.res_id}"
             elif entry.method == "PUT" and entry.query:
                 conditional = f"{entry.res_type}?{normalise_query(entry.query)}"
-                match = self._match_one(conn, entry.res_type, entry.query, "Conditional update")
+                match = matches[id(entry)]
                 entry.match, entry.matched = match, True
                 body_id = entry.resource.get("id") if isinstance(entry.resource, dict) else None
                 if match is not None:
@@ -291,11 +299,6 @@ class BundleProcessor:
             if conditional:
                 targets[conditional] = target
         return targets
-
-    def _match_one(self, conn: Connection | None, res_type: str, query: str, what: str) -> tuple[int, str] | None:
-        if conn is None:
-            raise _NeedsDatabase(f"{res_type}?{query}")
-        return self.repo.match_one(conn, res_type, query, what)
 
     def _rewrite(self, conn: Connection | None, entry: Entry, targets: dict[str, str]) -> None:
         """Rewrite references in place: the entry's resource was parsed for this request alone."""
@@ -367,7 +370,7 @@ class BundleProcessor:
 
     def _checked(self, entry: Entry) -> Any:
         # The checked body is what is stored: preparers may change it (a Subscription becomes active).
-        return self._guarded_call(entry, lambda: self.repo.check(entry.res_type, entry.resource))
+        return self._guarded_call(entry, lambda: self._check_create(entry))
 
     def transaction(self, conn: Connection, entries: list[Entry], prepared: Prepared | None = None
                     ) -> list[dict[str, Any]]:
@@ -381,19 +384,28 @@ class BundleProcessor:
         for entry in entries:
             if entry.method in ("POST", "PUT") and entry.index not in prepared.rewritten:
                 self._rewrite(conn, entry, prepared.targets)
-        # Plain creates (no ifNoneExist match) are checked one by one, then written in bulk.
-        creates = [e for e in entries if e.method == "POST" and e.assigned_id]
+        # Plain creates (no ifNoneExist match) and conditional updates that create (no match, no id in the
+        # body: nothing can exist under the id just drawn) are checked one by one, then written in bulk.
+        creates = [e for e in entries if _creates(e)]
         for entry in creates:
             if entry.index not in prepared.index_rows:
                 entry.resource = self._checked(entry)
-        results = self.repo.create_many(conn, [(e.res_type, e.assigned_id or "", e.resource) for e in creates],
-                                        [prepared.index_rows.get(e.index) for e in creates])
-        for entry, result in zip(creates, results, strict=True):
-            entry.response = self._write_response(entry, result)
-        rest = [e for e in entries if e.method != "DELETE" and not (e.method == "POST" and e.assigned_id)]
+        for method in ("POST", "PUT"):
+            batch = [e for e in creates if e.method == method]
+            results = self.repo.create_many(conn, [(e.res_type, e.assigned_id or "", e.resource) for e in batch],
+                                            [prepared.index_rows.get(e.index) for e in batch], method=method)
+            for entry, result in zip(batch, results, strict=True):
+                entry.response = self._write_response(entry, result)
+        rest = [e for e in entries if e.method != "DELETE" and not _creates(e)]
         for entry in sorted(rest, key=lambda e: _ORDER[e.method]):
             entry.response = self._guarded(conn, entry)
         return [e.response for e in entries]
+
+    def _check_create(self, entry: Entry) -> dict[str, Any]:
+        access = current_access()
+        if access is not None and entry.method == "PUT":  # POST creates are checked by the write guard
+            access.require(_interaction(entry), entry.res_type)
+        return self.repo.check(entry.res_type, entry.resource)
 
     def _guarded(self, conn: Connection, entry: Entry) -> dict[str, Any]:
         return self._guarded_call(entry, lambda: self._execute(conn, entry))
@@ -452,6 +464,14 @@ def _rehome(exc: FhirError, entry: Entry) -> FhirError:
     rehomed = FhirError(issues)
     rehomed.status = exc.status
     return rehomed
+
+
+def _creates(entry: Entry) -> bool:
+    """Whether a transaction entry is a create that can be written in bulk (see `transaction`)."""
+    if entry.method == "POST":
+        return entry.assigned_id is not None
+    return (entry.method == "PUT" and entry.matched and entry.match is None and isinstance(entry.resource, dict)
+            and "id" not in entry.resource)
 
 
 def _interaction(entry: Entry) -> Interaction:

@@ -43,6 +43,9 @@ class Indexer(Protocol):
 class Finder(Protocol):
     def find(self, conn: Connection, res_type: str, query: str) -> list[tuple[int, str]]: ...
 
+    def find_many(self, conn: Connection, res_type: str, queries: Sequence[str]
+                  ) -> dict[str, list[tuple[int, str]]]: ...
+
 
 @dataclass(frozen=True)
 class Stored:
@@ -102,6 +105,9 @@ _COPY_VERSIONS = {
 }
 # RETURNING over an executemany, rows in parameter order (SQLAlchemy "insertmanyvalues").
 _INSERT_CURRENT_MANY = sa.insert(resource).returning(resource.c.pk, sort_by_parameter_order=True)
+
+# PostgreSQL: transaction-scoped advisory locks on conditional criteria, taken in the order given.
+_ADVISORY_LOCKS = sa.text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS BIGINT[])) AS k")
 
 # Key in `Connection.info` of the versions this transaction wrote that listeners have not seen yet.
 _WRITTEN = "oncolink.written"
@@ -272,10 +278,11 @@ class Repository:
         return stored
 
     def create_many(self, conn: Connection, items: list[tuple[str, str, dict[str, Any]]],
-                    index_rows: Sequence[IndexRows | None] = ()) -> list[WriteResult]:
-        """Plain creates of checked bodies with ids the caller assigned (a transaction's POST entries),
-        written with one statement per table instead of two per resource. `index_rows`, aligned with
-        `items` where given: each body's rows from `index_rows()`, computed before the transaction began."""
+                    index_rows: Sequence[IndexRows | None] = (), *, method: str = "POST") -> list[WriteResult]:
+        """Creates of checked bodies with ids the caller assigned (a transaction's POST entries, and its
+        conditional PUTs that matched nothing), written with one statement per table instead of two per
+        resource; `method` is the interaction the versions record. `index_rows`, aligned with `items`
+        where given: each body's rows from `index_rows()`, computed before the transaction began."""
         if not items:
             return []
         now = now_ms()
@@ -286,10 +293,10 @@ class Repository:
         ]
         pks = conn.execute(_INSERT_CURRENT_MANY, current_rows).scalars().all()
         for start in range(0, len(pks), 500):  # bound parameters per statement stay far below SQLite's limit
-            conn.execute(self._copy_versions, {"pks": pks[start:start + 500], "method": "POST"})
+            conn.execute(self._copy_versions, {"pks": pks[start:start + 500], "method": method})
         known = {pk: rows for pk, rows in zip(pks, index_rows, strict=False) if rows is not None}
         self._index(conn, [(pk, t, c) for pk, (t, _, _), c in zip(pks, items, contents, strict=True)], known)
-        written = [Stored(pk, t, i, 1, now, False, c, "POST") for pk, (t, i, _), c in zip(pks, items, contents,
+        written = [Stored(pk, t, i, 1, now, False, c, method) for pk, (t, i, _), c in zip(pks, items, contents,
                                                                                           strict=True)]
         conn.info.setdefault(_WRITTEN, []).extend(written)
         return [WriteResult(stored, created=True) for stored in written]
@@ -470,17 +477,31 @@ class Repository:
         On PostgreSQL the criteria are locked for the rest of the transaction first, so two concurrent
         conditional creates of the same business identifier (two server processes receiving the same
         HL7 message) serialise and the second one finds the first one's resource. SQLite has one writer."""
+        return self.match_many(conn, [(res_type, query, what)])[0]
+
+    def match_many(self, conn: Connection, criteria: Sequence[tuple[str, str, str]]) -> list[tuple[int, str] | None]:
+        """`match_one` for each `(res_type, query, what)` of a transaction at once: the criteria locked by
+        one statement (in a fixed order, so two transactions locking overlapping sets cannot deadlock)
+        and identifier queries of one type read by one statement, instead of two round trips each."""
         if self._lock_rows:
-            key = int.from_bytes(hashlib.blake2b(f"{res_type}?{normalise_query(query)}".encode(), digest_size=8)
-                                 .digest(), "big", signed=True)
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
-        matches = self.find(conn, res_type, query)
-        if len(matches) > 1:
-            raise PreconditionFailed(
-                f"{what} criteria '{query}' match {len(matches)} {res_type} resources; they must match at most one",
-                code="multiple-matches",
-            )
-        return matches[0] if matches else None
+            keys = sorted({int.from_bytes(hashlib.blake2b(f"{t}?{normalise_query(q)}".encode(), digest_size=8)
+                                          .digest(), "big", signed=True) for t, q, _ in criteria})
+            conn.execute(_ADVISORY_LOCKS, {"keys": keys})
+        self.flush_index(conn)
+        by_type: dict[str, list[str]] = {}
+        for res_type, query, _ in criteria:
+            by_type.setdefault(res_type, []).append(query)
+        found = {t: self.finder.find_many(conn, t, queries) for t, queries in by_type.items()}
+        out = []
+        for res_type, query, what in criteria:
+            matches = found[res_type][query]
+            if len(matches) > 1:
+                raise PreconditionFailed(
+                    f"{what} criteria '{query}' match {len(matches)} {res_type} resources; they must match at most "
+                    "one", code="multiple-matches",
+                )
+            out.append(matches[0] if matches else None)
+        return out
 
     def conditional_update(
         self, conn: Connection, res_type: str, query: str, body: Any, *, if_match: str | None = None

@@ -8,7 +8,8 @@ database by default, without touching the server's tables.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -51,8 +52,9 @@ message_table = sa.Table(
 )
 
 
-# Prebuilt statements: two journal writes per message, and building a Core statement costs more than its SQL.
-_INSERT = sa.insert(message_table).returning(message_table.c.id)
+# Prebuilt statements: a group of messages is journaled with one INSERT and finished with one UPDATE
+# (executemany), and building a Core statement costs more than its SQL.
+_INSERT = sa.insert(message_table).returning(message_table.c.id, sort_by_parameter_order=True)
 _m = message_table.c
 _FINISH = sa.update(message_table).where(_m.id == sa.bindparam("entry_id")).values(
     attempts=_m.attempts + 1,
@@ -61,6 +63,34 @@ _FINISH = sa.update(message_table).where(_m.id == sa.bindparam("entry_id")).valu
     message_type=sa.func.coalesce(sa.bindparam("new_message_type", type_=sa.String()), _m.message_type),
     charset=sa.func.coalesce(sa.bindparam("new_charset", type_=sa.String()), _m.charset),
 )
+
+
+@dataclass(frozen=True)
+class Received:
+    """A message as it arrived, before anything is done with it."""
+
+    raw: bytes
+    transport: str
+    peer: str
+    charset: str
+    control_id: str
+    message_type: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    """What became of a journaled message (None leaves control id, type and charset as received)."""
+
+    entry_id: int
+    status: str
+    ack_code: str
+    error: str | None = None
+    resources: list[str] = field(default_factory=list)
+    unmapped: list[str] = field(default_factory=list)
+    summary: str | None = None
+    control_id: str | None = None
+    message_type: str | None = None
+    charset: str | None = None
 
 
 @dataclass(frozen=True)
@@ -107,24 +137,38 @@ class Journal:
 
     def received(self, raw: bytes, *, transport: str, peer: str, charset: str, control_id: str,
                  message_type: str) -> int:
+        return self.received_many([Received(raw, transport, peer, charset, control_id, message_type)])[0]
+
+    def received_many(self, messages: Sequence[Received]) -> list[int]:
+        """Store messages raw in one transaction; their ids, in order."""
+        now = _now()
+        rows = [{"received_at": now, "transport": m.transport, "peer": m.peer[:255], "charset": m.charset[:32],
+                 "control_id": m.control_id[:199], "message_type": m.message_type[:32], "raw": m.raw,
+                 "status": RECEIVED, "attempts": 0} for m in messages]
         with self.engine.begin() as conn:
-            return int(conn.execute(_INSERT, {
-                "received_at": _now(), "transport": transport, "peer": peer[:255], "charset": charset[:32],
-                "control_id": control_id[:199], "message_type": message_type[:32], "raw": raw, "status": RECEIVED,
-                "attempts": 0,
-            }).scalar_one())
+            return [int(i) for i in conn.execute(_INSERT, _one_or_many(rows)).scalars().all()]
 
     def finish(self, entry_id: int, *, status: str, ack_code: str, error: str | None = None,
                resources: list[str] | None = None, unmapped: list[str] | None = None, summary: str | None = None,
                control_id: str | None = None, message_type: str | None = None, charset: str | None = None) -> None:
-        values: dict[str, Any] = {
-            "entry_id": entry_id, "status": status, "ack_code": ack_code, "error": error,
-            "resources": resources or [], "unmapped": unmapped or [], "summary": summary, "processed_at": _now(),
-        }
-        for key, value in (("control_id", control_id), ("message_type", message_type), ("charset", charset)):
-            values[f"new_{key}"] = value[:199] if value is not None else None
+        self.finish_many([Finished(entry_id, status, ack_code, error, resources or [], unmapped or [], summary,
+                                   control_id, message_type, charset)])
+
+    def finish_many(self, outcomes: Sequence[Finished]) -> None:
+        """Record the outcomes of journaled messages in one transaction."""
+        now = _now()
+        rows = []
+        for o in outcomes:
+            row: dict[str, Any] = {
+                "entry_id": o.entry_id, "status": o.status, "ack_code": o.ack_code, "error": o.error,
+                "resources": o.resources, "unmapped": o.unmapped, "summary": o.summary, "processed_at": now,
+            }
+            for key, value in (("control_id", o.control_id), ("message_type", o.message_type),
+                               ("charset", o.charset)):
+                row[f"new_{key}"] = value[:199] if value is not None else None
+            rows.append(row)
         with self.engine.begin() as conn:
-            conn.execute(_FINISH, values)
+            conn.execute(_FINISH, _one_or_many(rows))
 
     def get(self, entry_id: int) -> JournalEntry | None:
         with self.engine.connect() as conn:
@@ -153,6 +197,11 @@ class Journal:
             query = query.where(message_table.c.status == status)
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
+
+
+def _one_or_many(rows: list[dict[str, Any]]) -> dict[str, Any] | list[dict[str, Any]]:
+    """A lone message (a lone sender's) as a single execution: executemany costs more for one row."""
+    return rows[0] if len(rows) == 1 else rows
 
 
 def _entry(row: sa.Row[Any]) -> JournalEntry:

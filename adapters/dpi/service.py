@@ -69,6 +69,7 @@ class DpiService:
         if self.listener is not None:
             await self.listener.stop()
             self.listener = None
+        await self.processor.close()
         await asyncio.to_thread(self.journal.dispose)
 
 
@@ -82,7 +83,9 @@ async def start(settings: DpiSettings, client: FhirClient, *, listen: bool = Tru
     mappings = Mappings.load(settings.dpi_mappings)
     processor = Processor(client, mappings, journal, default_charset=settings.hl7_default_charset,
                           provenance=settings.dpi_provenance, retries=settings.dpi_retries,
-                          application=settings.hl7_application)
+                          application=settings.hl7_application,
+                          group_max_messages=settings.dpi_group_max_messages,
+                          group_max_wait=settings.dpi_group_max_wait_ms / 1000)
     service = DpiService(settings, processor, journal)
     if listen and settings.mllp_port:
         listener = MllpServer(service.handle_frame, settings.listen_host, settings.mllp_port,

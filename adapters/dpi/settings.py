@@ -37,6 +37,13 @@ class DpiSettings(AdapterSettings):
     dpi_provenance: bool = True
     # Server failures (5xx, unreachable) are retried this many times before the message is dead-lettered.
     dpi_retries: int = Field(2, ge=0)
+    # Group commit (ADR 0015): messages that queued while a transaction was committing go together, in one
+    # transaction, up to this many (1 = one transaction per message).
+    dpi_group_max_messages: int = Field(50, ge=1)
+    # After a group of n messages, how long (ms) the next group may wait for n messages to have queued (the
+    # senders just answered sending their next one). A group of one never makes the next one wait, so a
+    # lone sender never waits. 0: take what has queued, never wait.
+    dpi_group_max_wait_ms: float = Field(5.0, ge=0)
 
     @field_validator("dpi_journal_url")
     @classmethod

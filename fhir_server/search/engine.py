@@ -16,7 +16,20 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import ColumnElement, Connection, Select, TextClause, and_, false, func, or_, select, text, true
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    TextClause,
+    and_,
+    bindparam,
+    false,
+    func,
+    or_,
+    select,
+    text,
+    true,
+)
 
 from fhir_server.errors import BadRequest, Issue
 from fhir_server.limits import page_size
@@ -103,12 +116,31 @@ class SearchEngine:
         )
         return [(row.pk, row.res_id) for row in rows]
 
-    def _identifier_lookup(self, conn: Connection, res_type: str, pairs: list[tuple[str, str]]
-                           ) -> list[tuple[int, str]] | None:
-        """`Type?param=system|value` on one token parameter, the criteria of nearly every conditional
-        write (the DPI adapter sends several per message): the same rows as the general path, read by
-        one prepared statement on the token value index instead of building and compiling
-        a query each time. None when the query has any other shape (the general path decides)."""
+    def find_many(self, conn: Connection, res_type: str, queries: Sequence[str]) -> dict[str, list[tuple[int, str]]]:
+        """`find` for several conditional URLs of one type at once (a transaction Bundle's entries): the
+        `param=system|value` ones are read together, by one statement, the others one by one."""
+        self._check_type(res_type)
+        keys: dict[tuple[int, int], list[str]] = {}
+        out: dict[str, list[tuple[int, str]]] = {}
+        for query in dict.fromkeys(queries):
+            key = self._identifier_key(res_type, parse_pairs(query.lstrip("?")))
+            if key is None:
+                out[query] = self.find(conn, res_type, query)
+            else:
+                keys.setdefault(key, []).append(query)
+                out[query] = []
+        if keys:
+            values = sorted({v for v, _ in keys})
+            rows = conn.execute(self._by_token_hashes, {"v": values, "t": res_type, "d": False})
+            for row in rows:
+                for query in keys.get((row.v, row.s), []):
+                    out[query].append((row.pk, row.res_id))
+        return out
+
+    def _identifier_key(self, res_type: str, pairs: list[tuple[str, str]]) -> tuple[int, int] | None:
+        """The index hashes (value, system) that `Type?param=system|value` on one token parameter (the
+        criteria of nearly every conditional write; the DPI adapter sends several per message) is read
+        by; None for any other shape of query (the general path decides)."""
         if len(pairs) != 1:
             return None
         name, value = pairs[0]
@@ -124,8 +156,16 @@ class SearchEngine:
         target = target_for(self.params, res_type, param)
         if not system or not token or target.narrowing(idx_token):
             return None
-        rows = conn.execute(self._by_token_hash, {"v": target.hash(token), "s": target.hash(system, ""),
-                                                  "t": res_type, "d": False})
+        return int(target.hash(token)), int(target.hash(system, ""))
+
+    def _identifier_lookup(self, conn: Connection, res_type: str, pairs: list[tuple[str, str]]
+                           ) -> list[tuple[int, str]] | None:
+        """The same rows as the general path for an identifier query (`_identifier_key`), read by one
+        prepared statement on the token value index instead of building and compiling a query each time."""
+        key = self._identifier_key(res_type, pairs)
+        if key is None:
+            return None
+        rows = conn.execute(self._by_token_hash, {"v": key[0], "s": key[1], "t": res_type, "d": False})
         return [(row.pk, row.res_id) for row in rows]
 
     def token_values(self, conn: Connection, res_type: str, name: str, system: str) -> set[str]:
@@ -149,6 +189,13 @@ class SearchEngine:
         return text(f"SELECT r.pk, r.res_id FROM {resource.name} r WHERE r.pk IN "
                     f"(SELECT t.res_pk FROM {idx_token.name} t WHERE t.hash_value = :v AND t.hash_sys = :s) "
                     f"AND {res_type} = :t AND r.deleted = :d ORDER BY r.pk")
+
+    @functools.cached_property
+    def _by_token_hashes(self) -> TextClause:
+        res_type = "r.res_type || ''" if self.dialect == "sqlite" else "r.res_type"
+        return text(f"SELECT DISTINCT t.hash_value AS v, t.hash_sys AS s, r.pk, r.res_id FROM {idx_token.name} t "
+                    f"JOIN {resource.name} r ON r.pk = t.res_pk WHERE t.hash_value IN :v "
+                    f"AND {res_type} = :t AND r.deleted = :d ORDER BY r.pk").bindparams(bindparam("v", expanding=True))
 
     # -- search ------------------------------------------------------------------------------------
 

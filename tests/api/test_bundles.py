@@ -116,6 +116,37 @@ def test_conditional_entries_and_references_in_one_transaction(client: TestClien
     assert third.json()["entry"][0]["response"]["location"] == f"Patient/{pat_id}/_history/2"
 
 
+def test_several_conditional_updates_in_one_transaction_match_create_and_refuse_together(client: TestClient
+                                                                                          ) -> None:
+    """The criteria of a transaction's conditional entries are matched together (one lookup per type): a
+    match is updated, no match is created (its version records a PUT), two matches refuse the whole."""
+    known = client.post("/fhir/Patient", json=patient(ins="1111111111111")).json()
+
+    def put(ins: str, **extra: str) -> dict:
+        return {"resource": patient(ins=ins, **extra),
+                "request": {"method": "PUT", "url": f"Patient?identifier={INS_OID}|{ins}"}}
+
+    response = post_bundle(client, "transaction", [put("1111111111111", gender="male"), put("2222222222222"),
+                                                   put("3333333333333"),
+                                                   {"resource": obs(f"Patient?identifier={INS_OID}|3333333333333"),
+                                                    "request": POST_OBS}])
+    assert response.status_code == 200, response.text
+    entries = response.json()["entry"]
+    assert [e["response"]["status"] for e in entries] == ["200 OK", "201 Created", "201 Created", "201 Created"]
+    assert entries[0]["response"]["location"] == f"Patient/{known['id']}/_history/2"
+    created = entries[2]["response"]["location"].split("/")[1]
+    obs_loc = entries[3]["response"]["location"].rsplit("/_history", 1)[0]
+    assert client.get(f"/fhir/{obs_loc}").json()["subject"]["reference"] == f"Patient/{created}"
+    history = client.get(f"/fhir/Patient/{created}/_history").json()
+    assert history["entry"][0]["request"] == {"method": "PUT", "url": f"Patient/{created}"}
+
+    client.post("/fhir/Patient", json=patient(ins="2222222222222"))
+    twice = post_bundle(client, "transaction", [put("4444444444444"), put("2222222222222")])
+    assert twice.status_code == 412
+    assert "match 2 Patient resources" in twice.json()["issue"][0]["diagnostics"]
+    assert client.get("/fhir/Patient", params={"identifier": f"{INS_OID}|4444444444444"}).json()["total"] == 0
+
+
 def test_conditional_reference_with_url_system(client: TestClient) -> None:
     system = "https://hopital.example.org/ipp"
     body = {**patient(), "identifier": [{"system": system, "value": "IPP-1"}]}

@@ -9,7 +9,6 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from adapters.dpi.locks import KeyedLocks
 from adapters.dpi.mllp import frame
 from adapters.dpi.service import DpiService
 from adapters.fhir_client import FhirClient
@@ -114,20 +113,6 @@ async def test_concurrent_senders_same_prescriber_and_drugs(dpi: DpiService, fhi
     assert await count(fhir, "MedicationRequest") == 60
     assert await count(fhir, "Practitioner") == 1
     assert await count(fhir, "Medication") == 3
-
-
-async def test_keyed_locks_serve_in_arrival_order() -> None:
-    locks = KeyedLocks()
-    order: list[int] = []
-
-    async def job(n: int, keys: list[str]) -> None:
-        async with locks.hold(keys):
-            await asyncio.sleep(0.001 * (10 - n))
-            order.append(n)
-
-    await asyncio.gather(*(job(n, ["patient:1"] if n % 2 else ["patient:1", "patient:2"]) for n in range(10)))
-    assert order == list(range(10))
-    assert len(locks) == 0
 
 
 def test_samples_folder_is_read_from_shared() -> None:
