@@ -18,10 +18,10 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
-from sqlalchemy.dialects import postgresql
 
 from .errors import BadRequest, Conflict, Gone, Issue, NotFound, PreconditionFailed, Unprocessable
 from .resources import instant, new_id, normalise_query, now_ms, parse_etag, valid_id
+from .store.expressions import one_of_parameter
 from .store.tables import resource, resource_version
 
 
@@ -88,9 +88,12 @@ _CURRENT_LOCKED = _CURRENT.with_for_update()
 _UPDATE_CURRENT = sa.update(resource).where(
     resource.c.pk == sa.bindparam("where_pk"), resource.c.version_id == sa.bindparam("where_version")
 )
-# The version rows of writes are copied from the current rows just written, inside the database: the
-# content is serialised and sent once per write instead of twice (and on PostgreSQL parsed into JSONB once).
+
+
 def _copy_versions(pks: sa.ColumnElement[bool]) -> sa.Insert:
+    """The version rows of writes, copied from the current rows just written inside the database: the
+    content is serialised and sent once per write instead of twice (and on PostgreSQL parsed into JSONB
+    once)."""
     return sa.insert(resource_version).from_select(
         ["res_pk", "version_id", "res_type", "res_id", "last_updated", "method", "deleted", "content"],
         sa.select(resource.c.pk, resource.c.version_id, resource.c.res_type, resource.c.res_id,
@@ -98,11 +101,6 @@ def _copy_versions(pks: sa.ColumnElement[bool]) -> sa.Insert:
                   resource.c.content).where(pks))
 
 
-# By dialect; PostgreSQL takes the pks as one array (see store.expressions.one_of).
-_COPY_VERSIONS = {
-    "postgresql": _copy_versions(resource.c.pk == sa.any_(sa.bindparam("pks", type_=postgresql.ARRAY(sa.BigInteger)))),
-    "sqlite": _copy_versions(resource.c.pk.in_(sa.bindparam("pks", expanding=True))),
-}
 # RETURNING over an executemany, rows in parameter order (SQLAlchemy "insertmanyvalues").
 _INSERT_CURRENT_MANY = sa.insert(resource).returning(resource.c.pk, sort_by_parameter_order=True)
 
@@ -159,7 +157,7 @@ class Repository:
         self.validator = validator
         self.indexer = indexer
         self.finder = finder
-        self._copy_versions = _COPY_VERSIONS["postgresql" if dialect == "postgresql" else "sqlite"]
+        self._copy_versions = _copy_versions(one_of_parameter(resource.c.pk, "pks", dialect))
         self._lock_rows = dialect == "postgresql"
         self.listeners: list[WriteListener] = []
         # Access control (`security.guard`): what a read returns, or a write is about to replace.
@@ -483,6 +481,8 @@ class Repository:
         """`match_one` for each `(res_type, query, what)` of a transaction at once: the criteria locked by
         one statement (in a fixed order, so two transactions locking overlapping sets cannot deadlock)
         and identifier queries of one type read by one statement, instead of two round trips each."""
+        if not criteria:  # a transaction without conditional entries: no lock statement, no flush
+            return []
         if self._lock_rows:
             keys = sorted({int.from_bytes(hashlib.blake2b(f"{t}?{normalise_query(q)}".encode(), digest_size=8)
                                           .digest(), "big", signed=True) for t, q, _ in criteria})
