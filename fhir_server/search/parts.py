@@ -4,13 +4,17 @@ parent parameter's rows (`name`, `address`) instead of storing the same texts ag
 
 from __future__ import annotations
 
-PARTS: dict[str, tuple[str, ...]] = {
+_NAMES: dict[str, tuple[str, ...]] = {
     "HumanName": ("text", "family", "given", "prefix", "suffix"),
     "Address": ("text", "line", "city", "district", "state", "postalCode", "country"),
+}
+# Per type, (element, bit) in element order: what the extractor walks and the registry looks up.
+PARTS: dict[str, tuple[tuple[str, int], ...]] = {
+    type_name: tuple((name, 1 << position) for position, name in enumerate(names))
+    for type_name, names in _NAMES.items()
 }
 
 
 def part_bit(type_name: str, part: str) -> int:
     """The bit of `part` of a `PARTS` type; 0 when it is not one."""
-    parts = PARTS.get(type_name, ())
-    return 1 << parts.index(part) if part in parts else 0
+    return dict(PARTS.get(type_name, ())).get(part, 0)

@@ -284,10 +284,11 @@ class SearchParameters:
         return self._systems[res_type].get(code, "")
 
     def _shared_rows(self, res_type: str) -> dict[str, str]:
+        params = self.for_type(res_type)
         first: dict[tuple[str, str, bool], str] = {}
         aliases: dict[str, str] = {}
         branches_of: dict[str, str] = {}
-        for other, param in sorted(self.for_type(res_type).items()):
+        for other, param in sorted(params.items()):
             if param.indexed and param.type != "composite":
                 # Compared as compiled for this type: `Patient.name | Person.name` is `Patient.name` here.
                 compiled = self._compile(param.expression or "", res_type, res_type, relative=False)
@@ -297,7 +298,6 @@ class SearchParameters:
                 aliases[other] = first.setdefault((param.type, branches, param.resource_level), other)
                 if not compiled.slow and len(compiled.fast) == 1:
                     branches_of[other] = branches
-        params = self.for_type(res_type)
         whole = {(params[code].type, params[code].resource_level, text): code for code, text in branches_of.items()
                  if aliases[code] == code}
         parts: dict[str, int] = {}

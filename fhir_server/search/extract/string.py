@@ -40,12 +40,12 @@ def texts(type_name: str, value: Any) -> Iterator[tuple[int, str]]:
     if parts is None:
         yield from ((0, text) for text in _leaves(value))
         return
-    for position, part in enumerate(parts):
+    for part, bit in parts:
         found = value.get(part)
         if isinstance(found, str):
-            yield 1 << position, found
+            yield bit, found
         elif isinstance(found, list):
-            yield from ((1 << position, item) for item in found if isinstance(item, str))
+            yield from ((bit, item) for item in found if isinstance(item, str))
 
 
 def _leaves(value: Any) -> Iterator[str]:
