@@ -70,7 +70,8 @@ def load_packages(settings: Settings, packages: PackageRegistry | None = None) -
 def build_services(settings: Settings, packages: PackageRegistry | None = None) -> Services:
     """`packages` may be shared between several services (tests); it is read-only once loaded."""
     packages = load_packages(settings, packages)
-    db = Database(settings.database_url, pool_size=settings.db_pool_size)
+    db = Database(settings.database_url, pool_size=settings.db_pool_size,
+                  sqlite_wal_autocheckpoint=settings.sqlite_wal_autocheckpoint)
     search_params = SearchParameters(packages)
     upgrade(db, search_params=search_params)
     validator = StructureValidator(packages)

@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     max_included_resources: int = Field(default=1000, ge=0)
     max_include_rounds: int = Field(default=5, ge=1)
     db_pool_size: int = 10
+    # SQLite: WAL pages after which a commit copies the log back into the database file (SQLite's default
+    # is 1,000). Each checkpoint syncs and rewrites every page changed since the last one; index writes
+    # touch pages all over the value-ordered indexes, and a longer log lets a page changed by several
+    # transactions be copied once, with ten times fewer syncs under the write lock (in-process, 10,000
+    # Patients in transactions of 100: 300-450 µs per Patient under the lock at 1,000, 150-230 µs at
+    # 10,000, 2026-12-07). The log grows to about this many 4 KiB pages before it is reused.
+    sqlite_wal_autocheckpoint: int = Field(default=10_000, ge=0)
     # What a write claiming an unknown profile in meta.profile gets: a warning (accepted) or an error (422).
     unknown_profile: Literal["warning", "error"] = "warning"
     # The implementation guide folder (FSH sources, SUSHI output, built package).

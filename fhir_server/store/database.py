@@ -42,7 +42,8 @@ def _plan_each_execution(dbapi_connection, _record) -> None:  # type: ignore[no-
 class Database:
     """One database: an engine plus read and write transaction scopes."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False,
+                 sqlite_wal_autocheckpoint: int = 10_000) -> None:
         self.url = make_url(url)
         # Run in order at the end of every successful write scope, inside its transaction: what they
         # write (outbox rows, reactions of the pathway engine, audit) commits or rolls back with it.
@@ -56,7 +57,7 @@ class Database:
         # other processes still meet the busy timeout.
         self._writers = threading.RLock() if self.dialect == "sqlite" else None
         if self.dialect == "sqlite":
-            self.engine = self._sqlite_engine(url, echo)
+            self.engine = self._sqlite_engine(url, echo, sqlite_wal_autocheckpoint)
         else:
             self.engine = create_engine(
                 url,
@@ -70,7 +71,7 @@ class Database:
             event.listen(self.engine, "connect", _plan_each_execution)
 
     @staticmethod
-    def _sqlite_engine(url: str, echo: bool) -> Engine:
+    def _sqlite_engine(url: str, echo: bool, wal_autocheckpoint: int) -> Engine:
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
@@ -96,6 +97,7 @@ class Database:
             cursor.execute("PRAGMA cache_size=-65536")
             cursor.execute("PRAGMA mmap_size=134217728")
             cursor.execute("PRAGMA temp_store=MEMORY")
+            cursor.execute(f"PRAGMA wal_autocheckpoint={int(wal_autocheckpoint)}")
             cursor.close()
 
         @event.listens_for(engine, "begin")
