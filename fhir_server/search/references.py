@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from . import model
@@ -26,7 +27,11 @@ class ParsedReference:
     url: str = ""
 
 
+@lru_cache(maxsize=16384)
 def parse_reference(text: str) -> ParsedReference | None:
+    """Cached: one reference is read several times per write (`resolve() is T` filters, then the rows of
+    each parameter holding it: an AuditEvent of a transaction parses each of its entities three times).
+    The result is immutable."""
     match = _RELATIVE.match(text)
     if match and model.is_resource_type(match.group(1)):
         return ParsedReference(type=match.group(1), id=match.group(2))
