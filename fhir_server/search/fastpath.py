@@ -34,6 +34,7 @@ _STEP_CAST = re.compile(rf"^(as|ofType)\(({_IDENT})\)$")
 _STEP_RESOLVE = re.compile(rf"^where\(resolve\(\) is ({_IDENT})\)$")
 _STEP_WHERE_EQ = re.compile(rf"^where\(({_IDENT})\s*=\s*'([^'\\]*)'\)$")
 _STEP_EXTENSION = re.compile(r"^extension\('([^'\\]*)'\)$")
+_STEP_HAS_EXTENSION = re.compile(r"^where\(hasExtension\('([^'\\]*)'\)\)$")
 _STEP_FIRST = "first()"
 # `Patient.deceased.exists() and Patient.deceased != false`: a boolean from a boolean-or-date choice.
 _EXISTS_NOT_FALSE = re.compile(r"^(.+)\.exists\(\) and (.+) != false$")
@@ -116,8 +117,12 @@ def compile_branch(branch: str, start_path: str, relative: bool = False) -> Comp
             return None
         raw_steps = raw_steps[1:]
     first_keys: frozenset[str] | None = None
-    if raw_steps and (first := _STEP_NAME.match(raw_steps[0].strip())) and start_path != model.RESOURCE_TYPE:
-        first_keys = frozenset(child.key for child in model.children(start_path, first.group(1)))
+    if raw_steps and start_path != model.RESOURCE_TYPE:
+        first_step = raw_steps[0].strip()
+        first = _STEP_NAME.match(first_step)
+        name = first.group(1) if first else ("extension" if _STEP_EXTENSION.match(first_step) else None)
+        if name is not None:
+            first_keys = frozenset(child.key for child in model.children(start_path, name))
     steps: list[Callable[[list[Node]], list[Node]]] = []
     for raw in raw_steps:
         step = _compile_step(raw.strip())
@@ -136,7 +141,10 @@ def compile_branch(branch: str, start_path: str, relative: bool = False) -> Comp
     return CompiledPath(branch, run, first_keys, typed)
 
 
-_RESERVED_NAMES = frozenset({"where", "as", "ofType", "extension", "first", "exists", "resolve"})
+# Function names that are never element names when written without their parentheses. `extension` is
+# not one: bare, it is the element (`CarePlan.extension.where(url = …).value`, the form of our profiles'
+# parameters); the function `extension('url')` is told apart by its parentheses.
+_RESERVED_NAMES = frozenset({"where", "as", "ofType", "first", "exists", "resolve"})
 
 
 def static_typed(steps: list[str], start_path: str) -> Callable[[dict[str, Any]], list[Typed]] | None:
@@ -281,7 +289,7 @@ def _compile_step(raw: str) -> Callable[[list[Node]], list[Node]] | None:
     match = _STEP_NAME.match(raw)
     if match:
         name, index = match.group(1), match.group(2)
-        if name in ("where", "as", "ofType", "extension", "first", "exists", "resolve"):
+        if name in _RESERVED_NAMES:
             return None
         child = _child_step(name)
         if index is None:
@@ -298,6 +306,9 @@ def _compile_step(raw: str) -> Callable[[list[Node]], list[Node]] | None:
     match = _STEP_WHERE_EQ.match(raw)
     if match:
         return _where_equals_step(match.group(1), match.group(2))
+    match = _STEP_HAS_EXTENSION.match(raw)
+    if match:
+        return _has_extension_step(match.group(1))
     match = _STEP_EXTENSION.match(raw)
     if match:
         url = match.group(1)
@@ -355,6 +366,16 @@ def _where_equals_step(element: str, literal: str) -> Callable[[list[Node]], lis
         return [node for node in nodes if [v for v, _ in child([node])] == [literal]]
 
     return step
+
+
+def _has_extension_step(url: str) -> Callable[[list[Node]], list[Node]]:
+    """`where(hasExtension('url'))`: the nodes carrying an extension with that url (R4 core's
+    QuestionnaireResponse `item-subject`; the engine took 450-600 µs per response, 2026-12-07)."""
+    def carries(value: Any) -> bool:
+        return isinstance(value, dict) and any(
+            isinstance(e, dict) and e.get("url") == url for e in value.get("extension") or ())
+
+    return lambda nodes: [node for node in nodes if carries(node[0])]
 
 
 def _reference_is(value: Any, wanted: str) -> bool:
