@@ -13,7 +13,7 @@ the message is acknowledged only with its consequences committed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -21,13 +21,17 @@ from sqlalchemy import Connection
 
 from ..repository import Stored
 from ..resources import instant, now_ms
+from ..telemonitoring.episodes import active_episodes
 from .eligibility import judge
-from .enrolment import TASK_CS, active_episode, medication_of
+from .enrolment import TASK_CS, medication_of
 from .plans import activities, identifier, identifier_query, step_of
 from .transitions import Pathway
 
 TASK_PROFILE = "https://oncolink.example.org/fhir/StructureDefinition/oncolink-task"
 ENDED = ("stopped", "cancelled", "entered-in-error")
+
+# The open episode of a patient (`Patient/id`), as the listener call found it (re-read under its lock).
+EpisodeOf = Callable[[str], dict[str, Any] | None]
 
 
 def _authored(request: dict[str, Any], fallback: date) -> date:
@@ -52,26 +56,46 @@ class PrescriptionListener:
         self.pathway = pathway
 
     def __call__(self, conn: Connection, written: Sequence[Stored]) -> None:
+        requests = []
         for stored in written:
             if stored.res_type != "MedicationRequest" or stored.content is None:
                 continue
-            request = stored.content
-            patient = str((request.get("subject") or {}).get("reference") or "")
-            if not patient.startswith("Patient/"):
-                continue
+            patient = str((stored.content.get("subject") or {}).get("reference") or "")
+            if patient.startswith("Patient/"):
+                requests.append((stored, patient))
+        if not requests:
+            return
+        episode_of = self._episodes(conn, [patient.split("/", 1)[1] for _, patient in requests])
+        for stored, patient in requests:
+            request = stored.content or {}
             if request.get("status") in ENDED:
-                self._stopped(conn, stored, patient)
+                self._stopped(conn, stored, patient, episode_of)
             elif stored.version_id == 1 and request.get("status") == "active":
-                self._new(conn, stored, patient)
+                self._new(conn, stored, patient, episode_of)
 
-    def _new(self, conn: Connection, stored: Stored, patient: str) -> None:
+    def _episodes(self, conn: Connection, patient_ids: list[str]) -> EpisodeOf:
+        """The open episodes of these patients, searched once, when first needed: a transaction holding
+        many prescriptions (a DPI's group of messages) costs one search, not one per prescription. The
+        listener never opens an episode, and `_locked` re-reads the one found, so what the first
+        prescriptions change cannot make the answer wrong for the next ones."""
+        found: dict[str, dict[str, Any]] | None = None
+
+        def episode_of(patient: str) -> dict[str, Any] | None:
+            nonlocal found
+            if found is None:
+                found = active_episodes(self.pathway.repo, conn, patient_ids)
+            return found.get(patient.split("/", 1)[1])
+
+        return episode_of
+
+    def _new(self, conn: Connection, stored: Stored, patient: str, episode_of: EpisodeOf) -> None:
         pathway, request = self.pathway, stored.content or {}
         verdict = judge(request, medication_of(pathway, conn, request), pathway.rules)
         if not verdict.eligible:
             return
         now = now_ms()
         source = f"MedicationRequest/{stored.res_id}/_history/{stored.version_id}"
-        episode = _locked(pathway, conn, active_episode(pathway, conn, patient))
+        episode = _locked(pathway, conn, episode_of(patient))
         if episode is None:
             self._propose(conn, stored, patient, now, source)
             return
@@ -103,9 +127,9 @@ class PrescriptionListener:
         if result.created:
             self.pathway.record(conn, [f"Task/{result.stored.res_id}"], now, "Inclusion à proposer", source=source)
 
-    def _stopped(self, conn: Connection, stored: Stored, patient: str) -> None:
+    def _stopped(self, conn: Connection, stored: Stored, patient: str, episode_of: EpisodeOf) -> None:
         pathway = self.pathway
-        episode = _locked(pathway, conn, active_episode(pathway, conn, patient))
+        episode = _locked(pathway, conn, episode_of(patient))
         reference = f"MedicationRequest/{stored.res_id}"
         if episode is None or reference not in activities(episode):
             return
