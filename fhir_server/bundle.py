@@ -302,18 +302,23 @@ class BundleProcessor:
 
     def _rewrite(self, conn: Connection | None, entry: Entry, targets: dict[str, str]) -> None:
         """Rewrite references in place: the entry's resource was parsed for this request alone."""
-        if not isinstance(entry.resource, dict):
-            return
-        stack: list[Any] = [entry.resource]
-        while stack:
-            node = stack.pop()
-            if isinstance(node, dict):
-                ref = node.get("reference")
-                if isinstance(ref, str):
-                    node["reference"] = self._resolve(conn, entry, ref, targets)
-                stack.extend(v for v in node.values() if isinstance(v, dict | list))
-            elif isinstance(node, list):
-                stack.extend(v for v in node if isinstance(v, dict | list))
+        if isinstance(entry.resource, dict):
+            self._rewrite_node(conn, entry, entry.resource, targets)
+
+    def _rewrite_node(self, conn: Connection | None, entry: Entry, node: dict[str, Any] | list[Any],
+                      targets: dict[str, str]) -> None:
+        """Depth first, last child first (the order in which the first bad reference is the one reported).
+        A recursion rather than an explicit stack: half the time on a DPI Bundle; the depth of a parsed
+        body is bounded by ONCOLINK_MAX_JSON_DEPTH."""
+        if type(node) is dict:
+            ref = node.get("reference")
+            if isinstance(ref, str):
+                node["reference"] = self._resolve(conn, entry, ref, targets)
+            children: Any = node.values()
+        else:
+            children = node
+        for child in reversed([c for c in children if type(c) is dict or type(c) is list]):
+            self._rewrite_node(conn, entry, child, targets)
 
     def _resolve(self, conn: Connection | None, entry: Entry, ref: str, targets: dict[str, str]) -> str:
         if ref in targets:

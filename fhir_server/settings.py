@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     max_page_size: int = Field(default=1000, ge=1)
     max_body_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
     max_bundle_entries: int = Field(default=10_000, ge=1)
-    max_json_depth: int = Field(default=64, ge=2)
+    max_json_depth: int = Field(default=64, ge=2, le=500)  # checked by recursion (`http._depth_exceeds`)
     max_included_resources: int = Field(default=1000, ge=0)
     max_include_rounds: int = Field(default=5, ge=1)
     db_pool_size: int = 10

@@ -236,6 +236,8 @@ class Segment:
     sequence: int  # 1-based occurrence among segments of the same id
     d: Delimiters = DEFAULT_DELIMITERS
     codec: str = "utf-8"
+    # Field n's repetitions, split once: the maps read a field for each rule that names it.
+    _repetitions: dict[int, list[Field]] = field(default_factory=dict, repr=False, compare=False)
 
     def raw(self, n: int) -> str:
         return self.fields[n] if n < len(self.fields) else ""
@@ -245,12 +247,18 @@ class Segment:
         return bool(value) and value != '""'
 
     def repetitions(self, n: int) -> list[Field]:
-        value = self.raw(n)
-        if not value:
-            return []
-        if self.name == "MSH" and n <= 2:
-            return [Field(value, self.d, self.codec)]
-        return [Field(r, self.d, self.codec) for r in value.split(self.d.repetition) if r and r != '""']
+        """The non-empty repetitions of field n (the list is shared: do not change it)."""
+        found = self._repetitions.get(n)
+        if found is None:
+            value = self.raw(n)
+            if not value:
+                found = []
+            elif self.name == "MSH" and n <= 2:
+                found = [Field(value, self.d, self.codec)]
+            else:
+                found = [Field(r, self.d, self.codec) for r in value.split(self.d.repetition) if r and r != '""']
+            self._repetitions[n] = found
+        return found
 
     def field(self, n: int) -> Field:
         reps = self.repetitions(n)

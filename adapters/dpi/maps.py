@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -87,16 +88,17 @@ class Mappings:
         problems of the segment at once, so a sender fixes them in one round."""
         problems: list[Problem] = []
         for rule in self.rules.get((segment.name, resource_type), ()):
-            location = segment.location(rule.field, rule.component)
             repetitions = segment.repetitions(rule.field)
             if rule.component is not None:
                 repetitions = [r.component_field(rule.component) for r in repetitions]
                 repetitions = [r for r in repetitions if not r.empty]
+            if not repetitions and not rule.required:
+                continue
+            location = segment.location(rule.field, rule.component)
             if not repetitions:
-                if rule.required:
-                    problems.append(Problem(REQUIRED_FIELD_MISSING,
-                                            f"{segment.name}-{rule.field} is required ({rule.note or rule.path})",
-                                            location))
+                problems.append(Problem(REQUIRED_FIELD_MISSING,
+                                        f"{segment.name}-{rule.field} is required ({rule.note or rule.path})",
+                                        location))
                 continue
             converter = CONVERTERS[rule.type]
             try:
@@ -137,15 +139,23 @@ def _rule(path: Path, number: int, segment: str, raw: dict[str, Any], maps: Conc
                 if_absent=bool(raw.get("if_absent", False)), note=raw.get("note", ""))
 
 
+@lru_cache(maxsize=1024)
+def _steps(path: str) -> tuple[tuple[str, str, str | None], ...]:
+    """A path's steps as (step, name, index), read once per path: the maps hold a few hundred."""
+    steps = []
+    for step in path.split("."):
+        match = _STEP.fullmatch(step)
+        assert match is not None, f"bad path step {step!r} in {path!r}"  # rules are checked at load (`_rule`)
+        steps.append((step, match.group(1), match.group(2)))
+    return tuple(steps)
+
+
 def set_path(resource: dict[str, Any], path: str, value: Any, occurrence: int = 0, *, if_absent: bool = False
              ) -> None:
     """Set `value` at a dotted path, creating objects and list items on the way."""
-    steps = path.split(".")
+    steps = _steps(path)
     node: Any = resource
-    for position, step in enumerate(steps):
-        match = _STEP.fullmatch(step)
-        assert match is not None
-        name, index = match.group(1), match.group(2)
+    for position, (step, name, index) in enumerate(steps):
         last = position == len(steps) - 1
         if index is None:
             if last:

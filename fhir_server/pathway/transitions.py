@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection
 
 from ..errors import Conflict
-from ..resources import instant
+from ..resources import instant, new_id
 from . import forfaits
 from .known import Known, create_once
 from .plans import (
@@ -60,6 +60,17 @@ class Transition:
     episode: dict[str, Any]
     sequence: dict[str, Any] | None = None
     written: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Record:
+    """A transition to record: what it wrote (`Type/id`), when, what it was, by whom, from what."""
+
+    written: list[str]
+    now: datetime
+    activity: str
+    who: dict[str, Any] | None = None
+    source: str | None = None
 
 
 class Pathway:
@@ -109,16 +120,26 @@ class Pathway:
     def record(self, conn: Connection, written: list[str], now: datetime, activity: str,
                who: dict[str, Any] | None = None, source: str | None = None) -> None:
         """One Provenance for a transition, its targets pinned to the versions just written."""
-        if not written:
+        self.record_many(conn, [Record(written, now, activity, who, source)])
+
+    def record_many(self, conn: Connection, records: list[Record]) -> None:
+        """`record` for several transitions at once (a transaction's inclusion proposals): their versions
+        read by one statement and their Provenances written by one."""
+        records = [r for r in records if r.written]
+        if not records:
             return
-        refs = list(dict.fromkeys(written))
+        refs = list(dict.fromkeys(ref for r in records for ref in r.written))
         versions = self.repo.version_ids(conn, refs)
-        targets = [{"reference": f"{ref}/_history/{versions[ref]}"} for ref in refs]
-        provenance: dict[str, Any] = {"resourceType": "Provenance", "target": targets, "recorded": instant(now),
-                                      "activity": {"text": activity}, "agent": [{"who": who or ENGINE}]}
-        if source:
-            provenance["entity"] = [{"role": "source", "what": {"reference": source}}]
-        self.repo.create(conn, "Provenance", provenance)
+        provenances = []
+        for r in records:
+            targets = [{"reference": f"{ref}/_history/{versions[ref]}"} for ref in dict.fromkeys(r.written)]
+            provenance: dict[str, Any] = {"resourceType": "Provenance", "target": targets,
+                                          "recorded": instant(r.now), "activity": {"text": r.activity},
+                                          "agent": [{"who": r.who or ENGINE}]}
+            if r.source:
+                provenance["entity"] = [{"role": "source", "what": {"reference": r.source}}]
+            provenances.append(("Provenance", new_id(), self.repo.check("Provenance", provenance)))
+        self.repo.create_many(conn, provenances)
 
     def begin(self, conn: Connection, episode: dict[str, Any], step: Step, now: datetime,
               known: Known | None = None) -> Transition:

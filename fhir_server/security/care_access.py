@@ -76,18 +76,18 @@ def members(content: dict[str, Any]) -> tuple[str | None, set[str]]:
 
 class CareAccessListener:
     """Keeps `care_access` equal to the current care teams, in the transaction of each write, and tells
-    `on_change` (the member-scoped index) which patients' care teams or Patient rows the write touched."""
+    `on_change` (the member-scoped index) which patients' care teams changed and which patients' Patient
+    rows were written."""
 
-    def __init__(self, on_change: Callable[[Connection, set[str]], None] | None = None) -> None:
+    def __init__(self, on_change: Callable[[Connection, set[str], set[str]], None] | None = None) -> None:
         self.on_change = on_change
 
     def __call__(self, conn: Connection, written: Sequence[Stored]) -> None:
-        touched = {s.res_id for s in written if s.res_type == "Patient"}
+        patients = {s.res_id for s in written if s.res_type == "Patient"}
         sources = [s for s in written if s.res_type in SOURCES]
-        if sources:
-            touched |= self._replace(conn, sources)
-        if touched and self.on_change is not None:
-            self.on_change(conn, touched)
+        teams = self._replace(conn, sources) if sources else set()
+        if (teams or patients) and self.on_change is not None:
+            self.on_change(conn, teams, patients - teams)
 
     @staticmethod
     def _replace(conn: Connection, sources: list[Stored]) -> set[str]:

@@ -72,4 +72,4 @@ def install(services: Services) -> None:
     services.repository.guards.append(ReadGuard())
     recorder = AuditRecorder(services.repository, services.settings.audit_observer)
     services.repository.listeners.insert(0, WriteGuard(recorder))
-    services.repository.listeners.insert(1, CareAccessListener(member_index.refresh))
+    services.repository.listeners.insert(1, CareAccessListener(member_index.on_change))

@@ -103,13 +103,13 @@ class InteractionListener:
                 reference = str((content.get("subject") or {}).get("reference", ""))
                 if reference.startswith("Patient/"):
                     patients[reference.split("/", 1)[1]] = None
-        for patient_id in patients:
+        followed = episodes.active_episodes(self.services.repository, conn, patients)
+        for patient_id in (p for p in patients if p in followed):
             self.check(conn, patient_id)
 
     def check(self, conn: Connection, patient_id: str) -> None:
+        """The pairs of a patient whose episode is open."""
         repo = self.services.repository
-        if episodes.active_episode(repo, conn, patient_id) is None:
-            return
         table = load_table(self.services.settings.interactions_file)
         active = [(mr_id, atc_codes(repo, conn, repo.read(conn, "MedicationRequest", mr_id).content or {}))
                   for _, mr_id in repo.find(conn, "MedicationRequest", f"subject=Patient/{patient_id}&status=active")]

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from fhir_server.pathway.tick import tick
 from fhir_server.services import Services
-from tests.pathway.data import BASE, FHIR_JSON, ext, new_episode, out, post, prescription, search
+from tests.pathway.data import BASE, FHIR_JSON, ORAL, ext, medication, new_episode, out, post, prescription, search
 
 FORFAIT = "https://oncolink.example.org/fhir/CodeSystem/oncolink-forfait"
 
@@ -214,3 +214,43 @@ def test_one_provenance_per_tick_batch_pins_every_version_it_wrote(client: TestC
                 if c["identifier"][0]["value"].endswith("sequence-start/2/0")]
     assert len(forfaits) == 6 and len(messages) == 2
     assert {f"{r['resourceType']}/{r['id']}/_history/1" for r in forfaits + messages} <= targets
+
+
+def test_one_transaction_with_the_prescriptions_of_several_patients_treats_each_by_its_episode(
+        client: TestClient) -> None:
+    """The listener looks the episodes of all the transaction's patients up at once (a DPI group of
+    messages): the enrolled patient's prescription joins its episode, the others' give one inclusion Task
+    each, with its Provenance, and a replay of the same prescriptions gives none more."""
+    _, enrolled_id, episode, _ = new_episode(client)
+    others = [post(client, "Patient", {"resourceType": "Patient", "name": [{"family": f"Autre{n}"}]})["id"]
+              for n in range(2)]
+    drug = medication(client)
+
+    def request(patient_id: str, n: int) -> dict[str, Any]:
+        return {"fullUrl": f"urn:uuid:00000000-0000-4000-8000-00000000000{n}", "resource": {
+            "resourceType": "MedicationRequest", "status": "active", "intent": "order",
+            "identifier": [{"system": "urn:example:order", "value": f"order-{n}"}],
+            "medicationReference": {"reference": drug}, "subject": {"reference": f"Patient/{patient_id}"},
+            "authoredOn": "2026-01-10", "dosageInstruction": [{"text": "1000 mg matin et soir", "route": ORAL}]},
+            "request": {"method": "PUT", "url": f"MedicationRequest?identifier=urn:example:order|order-{n}"}}
+
+    bundle = {"resourceType": "Bundle", "type": "transaction",
+              "entry": [request(others[0], 1), request(enrolled_id, 2), request(others[1], 3)]}
+    for _ in range(2):
+        response = client.post("/fhir", json=bundle, headers=FHIR_JSON)
+        assert response.status_code == 200, response.text
+    ids = {r["subject"]["reference"]: r["id"] for r in search(client, "MedicationRequest?identifier="
+                                                                       "urn:example:order|order-1,urn:example:order|"
+                                                                       "order-2,urn:example:order|order-3")}
+    plan = client.get(f"/fhir/CarePlan/{episode['id']}").json()
+    assert f"MedicationRequest/{ids[f'Patient/{enrolled_id}']}" in [a["reference"]["reference"]
+                                                                     for a in plan["activity"]]
+    tasks = search(client, "Task?status=requested")
+    assert sorted(t["for"]["reference"] for t in tasks) == sorted(f"Patient/{p}" for p in others)
+    assert sorted(t["focus"]["reference"] for t in tasks) == sorted(
+        f"MedicationRequest/{ids[f'Patient/{p}']}" for p in others)
+    sources = {f"MedicationRequest/{ids[f'Patient/{p}']}/_history/1" for p in others}
+    proposals = [p for p in search(client, "Provenance?_count=100") if p["activity"]["text"] == "Inclusion à proposer"
+                 and p["entity"][0]["what"]["reference"] in sources]
+    assert sorted(p["target"][0]["reference"] for p in proposals) == sorted(
+        f"Task/{t['id']}/_history/1" for t in tasks)
