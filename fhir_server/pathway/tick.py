@@ -109,7 +109,7 @@ def _commit(pathway: Pathway, episode_ids: list[str], today: date, now: datetime
     the identifiers already written for them are read once (pathway.known), so the writes need no
     search and their index rows go in bulk at the end."""
     moved, written = TickReport(), []
-    with pathway.services.db.write() as conn, pathway.repo.deferred_indexing(conn):
+    with pathway.services.db.write() as conn, pathway.repo.write_batch(conn):
         episodes = []
         for episode_id in episode_ids:  # locked before their sequences are read
             stored = pathway.repo.current(conn, "CarePlan", episode_id, lock=True)
