@@ -12,6 +12,7 @@ more: every write is keyed on a business identifier.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -45,6 +46,7 @@ class TickReport:
         self.transitions += moved.transitions
         self.completed += moved.completed
         self.telemonitoring_months += moved.telemonitoring_months
+        self.failed += moved.failed
 
 
 def _due(pathway: Pathway, episode: dict[str, Any], sequence: dict[str, Any] | None, today: date,
@@ -135,18 +137,32 @@ def tick(services: Services, now: datetime) -> TickReport:
     report.episodes = len(episodes)
     due = [e["id"] for e in episodes if _due(pathway, e, current.get(f"CarePlan/{e['id']}"), today, billed)]
     size = services.settings.pathway_tick_batch
-    for first in range(0, len(due), size):
-        batch = due[first:first + size]
-        if len(batch) > 1:
-            try:
-                report.add(_commit(pathway, batch, today, now, billed))
-                continue
-            except FhirError:
-                pass  # retried one by one below: the others move on, the failing one is reported
-        for episode_id in batch:
-            try:
-                report.add(_commit(pathway, [episode_id], today, now, billed))
-            except FhirError as exc:
-                log.warning("pathway tick: CarePlan/%s not moved on: %s", episode_id, exc)
-                report.failed.append(f"CarePlan/{episode_id}")
+    batches = [due[first:first + size] for first in range(0, len(due), size)]
+    # Batches lock disjoint episodes, so on PostgreSQL they commit side by side (docs/adr/0016).
+    workers = services.settings.pathway_tick_workers if services.db.dialect == "postgresql" else 1
+    if workers == 1 or len(batches) < 2:
+        moved = [_move(pathway, batch, today, now, billed) for batch in batches]
+    else:
+        with ThreadPoolExecutor(workers, thread_name_prefix="pathway-tick") as pool:
+            moved = list(pool.map(lambda batch: _move(pathway, batch, today, now, billed), batches))
+    for one in moved:
+        report.add(one)
+    return report
+
+
+def _move(pathway: Pathway, batch: list[str], today: date, now: datetime, billed: set[str]) -> TickReport:
+    """One batch in one transaction; if it fails, its episodes one transaction each, so the others move
+    on and only the failing one is reported."""
+    if len(batch) > 1:
+        try:
+            return _commit(pathway, batch, today, now, billed)
+        except FhirError:
+            pass
+    report = TickReport()
+    for episode_id in batch:
+        try:
+            report.add(_commit(pathway, [episode_id], today, now, billed))
+        except FhirError as exc:
+            log.warning("pathway tick: CarePlan/%s not moved on: %s", episode_id, exc)
+            report.failed.append(f"CarePlan/{episode_id}")
     return report
