@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection
 
 from ..errors import FhirError
-from ..store.tables import resource
 from .forfaits import telemonitoring_months
 from .known import Known
 from .plans import EXT_TELEMONITORING, SID, extension, step_of
@@ -94,14 +93,18 @@ def _run_one(pathway: Pathway, conn: Connection, episode: dict[str, Any], curren
 
 def _in_progress(pathway: Pathway, conn: Connection, episode_ids: list[str]) -> dict[str, dict[str, Any]]:
     """The active sequence of each episode of a batch, read in one search inside the batch's transaction
-    (so it sees what another writer committed since the tick read the file active)."""
+    (so it sees what another writer committed since the tick read the file active), and locked after
+    their episodes, as every writer of a sequence locks them (docs/adr/0016)."""
     parents = ",".join(f"CarePlan/{e}" for e in episode_ids)
     found = pathway.repo.find(conn, "CarePlan", f"part-of={parents}&status=active")
-    rows = pathway.repo.columns(conn, found, [resource.c.pk, resource.c.content])
+    rows = pathway.repo.lock_many(conn, "CarePlan", [res_id for _, res_id in found]).values()
     current: dict[str, dict[str, Any]] = {}
-    for row in sorted(rows, key=lambda r: int(r.pk)):  # the first match, as `Pathway.current_sequence` takes
-        for parent in row.content.get("partOf") or []:
-            current.setdefault(str(parent.get("reference", "")).removeprefix("CarePlan/"), row.content)
+    for row in sorted(rows, key=lambda r: r.pk):  # the first match, as `Pathway.current_sequence` takes
+        content = row.content or {}
+        if row.deleted or content.get("status") != "active":
+            continue
+        for parent in content.get("partOf") or []:
+            current.setdefault(str(parent.get("reference", "")).removeprefix("CarePlan/"), content)
     return current
 
 
@@ -112,11 +115,9 @@ def _commit(pathway: Pathway, episode_ids: list[str], today: date, now: datetime
     search and their index rows go in bulk at the end."""
     moved, written = TickReport(), []
     with pathway.services.db.write() as conn, pathway.repo.write_batch(conn):
-        episodes = []
-        for episode_id in episode_ids:  # locked before their sequences are read
-            stored = pathway.repo.current(conn, "CarePlan", episode_id, lock=True)
-            if stored and not stored.deleted and (stored.content or {}).get("status") == "active":
-                episodes.append(dict(stored.content or {}))
+        locked = pathway.repo.lock_many(conn, "CarePlan", episode_ids)  # before their sequences are read
+        episodes = [dict(stored.content or {}) for stored in (locked.get(i) for i in episode_ids)
+                    if stored and not stored.deleted and (stored.content or {}).get("status") == "active"]
         current = _in_progress(pathway, conn, [e["id"] for e in episodes]) if episodes else {}
         known = Known.read(pathway.repo, conn, episodes)
         for episode in episodes:
