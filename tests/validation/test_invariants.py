@@ -198,6 +198,12 @@ def _build(steps: tuple[tuple[str, str], ...], leaf: Any) -> dict[str, Any]:
     return node
 
 
+def _assert_engine_agrees(engine: InvariantEngine, key: str, expression: str, path: str, focus: dict[str, Any],
+                          decided: bool) -> None:
+    by_engine = engine.evaluate(expression, focus, path, Scope(focus, focus))
+    assert decided is by_engine, (key, expression, focus, by_engine)
+
+
 def test_literal_guards_agree_with_the_engine_on_every_r4_and_ig_invariant(ig_registry: PackageRegistry) -> None:
     """`a contains 'x' implies …` / `a = 'x' implies …` are decided directly only when `a` is absent or
     holds other values, and the engine then agrees; the profiles' own conditional rules are among them."""
@@ -223,8 +229,7 @@ def test_literal_guards_agree_with_the_engine_on_every_r4_and_ig_invariant(ig_re
             if decided is None:
                 assert focus is holding and not required, (key, expression)  # the engine decides
                 continue
-            by_engine = engine.evaluate(expression, focus, path, Scope(focus, focus))
-            assert decided is by_engine, (key, expression, focus, by_engine)
+            _assert_engine_agrees(engine, key, expression, path, focus, decided)
             checked += 1
             ig_checked += not url.startswith("http://hl7.org/fhir/")
     assert checked > 10 and ig_checked >= 8
@@ -323,8 +328,7 @@ def test_value_tests_agree_with_the_engine_on_every_r4_and_ig_invariant(ig_regis
             decided = fast(focus)
             if decided is None:
                 continue
-            by_engine = engine.evaluate(expression, focus, path, Scope(focus, focus))
-            assert decided is by_engine, (key, expression, focus, by_engine)
+            _assert_engine_agrees(engine, key, expression, path, focus, decided)
             checked += 1
             ig_checked += not url.startswith("http://hl7.org/fhir/")
     assert checked > 10 and ig_checked >= 8
