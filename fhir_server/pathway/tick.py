@@ -12,6 +12,7 @@ more: every write is keyed on a business identifier.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 EPISODES = "category=https://oncolink.example.org/fhir/CodeSystem/oncolink-careplan-category|episode&status=active"
+# The elements of an episode or sequence that `_due` and `step_of` read.
+_OUTLINE = ("period", "extension", "partOf")
 SEQUENCES = "category=https://oncolink.example.org/fhir/CodeSystem/oncolink-careplan-category|sequence&status=active"
 
 
@@ -45,6 +48,7 @@ class TickReport:
         self.transitions += moved.transitions
         self.completed += moved.completed
         self.telemonitoring_months += moved.telemonitoring_months
+        self.failed += moved.failed
 
 
 def _due(pathway: Pathway, episode: dict[str, Any], sequence: dict[str, Any] | None, today: date,
@@ -92,14 +96,18 @@ def _run_one(pathway: Pathway, conn: Connection, episode: dict[str, Any], curren
 
 def _in_progress(pathway: Pathway, conn: Connection, episode_ids: list[str]) -> dict[str, dict[str, Any]]:
     """The active sequence of each episode of a batch, read in one search inside the batch's transaction
-    (so it sees what another writer committed since the tick read the file active)."""
+    (so it sees what another writer committed since the tick read the file active), and locked after
+    their episodes, as every writer of a sequence locks them (docs/adr/0016)."""
     parents = ",".join(f"CarePlan/{e}" for e in episode_ids)
     found = pathway.repo.find(conn, "CarePlan", f"part-of={parents}&status=active")
-    rows = pathway.repo.columns(conn, found, [resource.c.pk, resource.c.content])
+    rows = pathway.repo.lock_many(conn, "CarePlan", [res_id for _, res_id in found]).values()
     current: dict[str, dict[str, Any]] = {}
-    for row in sorted(rows, key=lambda r: int(r.pk)):  # the first match, as `Pathway.current_sequence` takes
-        for parent in row.content.get("partOf") or []:
-            current.setdefault(str(parent.get("reference", "")).removeprefix("CarePlan/"), row.content)
+    for row in sorted(rows, key=lambda r: r.pk):  # the first match, as `Pathway.current_sequence` takes
+        content = row.content or {}
+        if row.deleted or content.get("status") != "active":
+            continue
+        for parent in content.get("partOf") or []:
+            current.setdefault(str(parent.get("reference", "")).removeprefix("CarePlan/"), content)
     return current
 
 
@@ -109,12 +117,10 @@ def _commit(pathway: Pathway, episode_ids: list[str], today: date, now: datetime
     the identifiers already written for them are read once (pathway.known), so the writes need no
     search and their index rows go in bulk at the end."""
     moved, written = TickReport(), []
-    with pathway.services.db.write() as conn, pathway.repo.deferred_indexing(conn):
-        episodes = []
-        for episode_id in episode_ids:  # locked before their sequences are read
-            stored = pathway.repo.current(conn, "CarePlan", episode_id, lock=True)
-            if stored and not stored.deleted and (stored.content or {}).get("status") == "active":
-                episodes.append(dict(stored.content or {}))
+    with pathway.services.db.write() as conn, pathway.repo.write_batch(conn):
+        locked = pathway.repo.lock_many(conn, "CarePlan", episode_ids)  # before their sequences are read
+        episodes = [dict(stored.content or {}) for stored in (locked.get(i) for i in episode_ids)
+                    if stored and not stored.deleted and (stored.content or {}).get("status") == "active"]
         current = _in_progress(pathway, conn, [e["id"] for e in episodes]) if episodes else {}
         known = Known.read(pathway.repo, conn, episodes)
         for episode in episodes:
@@ -124,29 +130,53 @@ def _commit(pathway: Pathway, episode_ids: list[str], today: date, now: datetime
     return moved
 
 
+def _outlines(pathway: Pathway, conn: Connection, query: str) -> list[dict[str, Any]]:
+    """What deciding whether a CarePlan is due reads of it (id, period, extensions, partOf), extracted by
+    the database: decoding every whole episode, care team included, was most of a daily tick's time."""
+    content = resource.c.content
+    columns = [resource.c.res_id, *(content[(name,)].label(name) for name in _OUTLINE)]
+    rows = pathway.repo.columns(conn, pathway.repo.find(conn, "CarePlan", query), columns)
+    return [{"id": row.res_id, **{name: row._mapping[name] for name in _OUTLINE if row._mapping[name] is not None}}
+            for row in rows]
+
+
 def tick(services: Services, now: datetime) -> TickReport:
     pathway, report = engine(services), TickReport()
     today = pathway.today(now)
     with services.db.read() as conn:
-        episodes = pathway.repo.contents(conn, pathway.repo.find(conn, "CarePlan", EPISODES))
-        sequences = pathway.repo.contents(conn, pathway.repo.find(conn, "CarePlan", SEQUENCES))
+        episodes = _outlines(pathway, conn, EPISODES)
+        sequences = _outlines(pathway, conn, SEQUENCES)
         billed = services.search.token_values(conn, "ChargeItem", "identifier", f"{SID}/forfait")
     current = {str(s["partOf"][0]["reference"]): s for s in sequences if s.get("partOf")}
     report.episodes = len(episodes)
     due = [e["id"] for e in episodes if _due(pathway, e, current.get(f"CarePlan/{e['id']}"), today, billed)]
     size = services.settings.pathway_tick_batch
-    for first in range(0, len(due), size):
-        batch = due[first:first + size]
-        if len(batch) > 1:
-            try:
-                report.add(_commit(pathway, batch, today, now, billed))
-                continue
-            except FhirError:
-                pass  # retried one by one below: the others move on, the failing one is reported
-        for episode_id in batch:
-            try:
-                report.add(_commit(pathway, [episode_id], today, now, billed))
-            except FhirError as exc:
-                log.warning("pathway tick: CarePlan/%s not moved on: %s", episode_id, exc)
-                report.failed.append(f"CarePlan/{episode_id}")
+    batches = [due[first:first + size] for first in range(0, len(due), size)]
+    # Batches lock disjoint episodes, so on PostgreSQL they commit side by side (docs/adr/0016).
+    workers = services.settings.pathway_tick_workers if services.db.dialect == "postgresql" else 1
+    if workers == 1 or len(batches) < 2:
+        moved = [_move(pathway, batch, today, now, billed) for batch in batches]
+    else:
+        with ThreadPoolExecutor(workers, thread_name_prefix="pathway-tick") as pool:
+            moved = list(pool.map(lambda batch: _move(pathway, batch, today, now, billed), batches))
+    for one in moved:
+        report.add(one)
+    return report
+
+
+def _move(pathway: Pathway, batch: list[str], today: date, now: datetime, billed: set[str]) -> TickReport:
+    """One batch in one transaction; if it fails, its episodes one transaction each, so the others move
+    on and only the failing one is reported."""
+    if len(batch) > 1:
+        try:
+            return _commit(pathway, batch, today, now, billed)
+        except FhirError:
+            pass
+    report = TickReport()
+    for episode_id in batch:
+        try:
+            report.add(_commit(pathway, [episode_id], today, now, billed))
+        except FhirError as exc:
+            log.warning("pathway tick: CarePlan/%s not moved on: %s", episode_id, exc)
+            report.failed.append(f"CarePlan/{episode_id}")
     return report

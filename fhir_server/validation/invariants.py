@@ -230,6 +230,10 @@ _STEP = r"(?:extension\('[^']*'\)|[a-z_]\w*)"
 _STEP_PARTS = re.compile(r"extension\('([^']*)'\)|([a-z_]\w*)")
 _GUARD_LITERAL = re.compile(rf"^({_STEP}(?:\.{_STEP})*) (?:contains|=) '([^'\\]*)' implies ")
 _ALL_EXIST = re.compile(rf"^\(?({_STEP}(?:\.{_STEP})*\.exists\(\)(?: and {_STEP}(?:\.{_STEP})*\.exists\(\))*)\)?$")
+# The profiles' tests on values: `a.b contains 'x'`, `a.all(b.startsWith('x'))`, `a.all(b = 0)`.
+_CONTAINS = re.compile(rf"^({_STEP}(?:\.{_STEP})*) contains '([^'\\]*)'$")
+_ALL_STARTS_WITH = re.compile(rf"^({_STEP}(?:\.{_STEP})*)\.all\(({_PATH})\.startsWith\('([^'\\]*)'\)\)$")
+_ALL_EQUAL_INTEGER = re.compile(rf"^({_STEP}(?:\.{_STEP})*)\.all\(({_PATH}) = (\d+)\)$")
 _PERIOD_ORDER = "start.hasValue().not() or end.hasValue().not() or (start <= end)"  # per-1
 _TIMEZONE = re.compile(r"(Z|[+-]\d\d:\d\d)$")
 
@@ -288,6 +292,39 @@ def _period_order(focus: Any) -> bool | None:
     return start <= end
 
 
+def _test(expression: str) -> Fast | None:
+    """Direct evaluation of a test on values, when every value it compares is of the literal's type
+    (a string for `contains` and `startsWith`, an integer for `=`); None otherwise, and the engine
+    decides, as it does for `all` over several items. `contains` on nothing is false, `all` on nothing
+    is true, as the spec says."""
+    if m := _CONTAINS.match(expression):
+        steps, literal = _steps(m.group(1)), m.group(2)
+
+        def contains(f: Any) -> bool | None:
+            values = _values(f, steps)
+            return literal in values if all(isinstance(v, str) for v in values) else None
+        return contains
+    if (m := _ALL_STARTS_WITH.match(expression)) or (m := _ALL_EQUAL_INTEGER.match(expression)):
+        items_at, inner, literal = _steps(m.group(1)), _steps(m.group(2)), m.group(3)
+        starts = expression.endswith("'))")
+
+        def holds_for(item: Any) -> bool | None:
+            found = _values(item, inner)
+            if len(found) != 1:
+                return None
+            if starts:
+                return found[0].startswith(literal) if isinstance(found[0], str) else None
+            return found[0] == int(literal) if isinstance(found[0], int) and not isinstance(found[0], bool) else None
+
+        def all_items(f: Any) -> bool | None:
+            items = _values(f, items_at)
+            if len(items) > 1:  # fhirpathpy tests only the first of several extensions: the engine decides
+                return None
+            return holds_for(items[0]) if items else True
+        return all_items
+    return None
+
+
 def _fast(expression: str) -> Fast | None:
     """Direct evaluation of the simple shapes most element invariants take (`a.empty() or
     b.exists()`, `a.exists() implies …` when `a` is absent, `a contains 'x' implies …` when `a` does not
@@ -317,12 +354,22 @@ def _fast(expression: str) -> Fast | None:
         # `false implies x` and `{} implies x` both hold (the latter is true or empty): only a left side
         # holding the literal needs the engine.
         steps, literal = _steps(m.group(1)), m.group(2)
-        # `true implies (a.exists() and b.exists())` is the conjunction: decided directly too.
+        # `true implies (a.exists() and b.exists())` is the conjunction: decided directly too, and so is
+        # `true implies <test>` when the left side is exactly the literal (one value: true for `=` and
+        # for `contains`).
         then = _ALL_EXIST.match(expression[m.end():])
         required = [_steps(p.removesuffix(".exists()")) for p in then.group(1).split(" and ")] if then else None
-        return lambda f: True if literal not in _values(f, steps) else (
-            None if required is None else all(_values(f, r) for r in required))
-    return None
+        test = _test(expression[m.end():])
+
+        def guarded(f: Any) -> bool | None:
+            values = _values(f, steps)
+            if literal not in values:
+                return True
+            if required is not None:
+                return all(_values(f, r) for r in required)
+            return test(f) if test is not None and values == [literal] else None
+        return guarded
+    return _test(expression)
 
 
 class InvariantEngine:

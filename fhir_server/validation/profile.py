@@ -20,7 +20,7 @@ import orjson
 
 from ..errors import Issue
 from .bindings import ValueSetExpander
-from .invariants import InvariantEngine, Scope
+from .invariants import NATIVE, InvariantEngine, Scope
 from .model import NO_VALUE, ElementNode, ProfileCompiler, ProfileError, TypeRef
 from .packages import PackageRegistry
 from .patterns import equals_fixed, matches_pattern
@@ -32,6 +32,10 @@ from .terminology import check_binding, check_coding
 
 _RESOURCE_TYPES = frozenset({"Resource", "DomainResource"})
 _BACKBONE = frozenset({"BackboneElement", "Element"})
+# What lets an invariant see beyond its focus: the resource variables and the references it resolves.
+_SCOPE_MARKS = ("%resource", "%rootResource", "resolve(")
+# Clean values remembered per validator before the memo starts afresh (a bound on its memory).
+_MEMO_LIMIT = 200_000
 
 
 def _cap(code: str) -> str:
@@ -71,12 +75,16 @@ class Occurrence:
 
 @dataclass
 class _Run:
-    """The state of one validation: issues, what has been evaluated, the FHIRPath scope."""
+    """The state of one validation: issues, what has been evaluated, the FHIRPath scope; and, for the
+    memo of clean values (`ProfileValidator._value`), how many checks read beyond the value they check
+    (the scope) or were skipped as already done."""
 
     issues: list[Issue]
     scope: Scope
     done: set[tuple[str, str]] = field(default_factory=set)
     depth: int = 0
+    scoped: int = 0
+    skipped: int = 0
 
     def add(self, severity: str, code: str, diagnostics: str, where: str) -> None:
         self.issues.append(Issue(severity, code, diagnostics, (where,)))
@@ -95,6 +103,9 @@ class ProfileValidator(Slicer):
         self.questionnaires = QuestionnaireChecker(registry, self.value_sets)
         self._target_types: dict[str, str | None] = {}
         self._rtypes: frozenset[str] | None = None
+        # Complex values found clean: (element, type, place, JSON) → the element, kept alive so its id
+        # is never reused while the key stands.
+        self._clean: dict[tuple[int, str, Place, bytes], ElementNode] = {}
 
     # -- entry points ---------------------------------------------------------------------------
 
@@ -144,6 +155,7 @@ class ProfileValidator(Slicer):
             root = self.compiler.root(SD_BASE + resource_type)
         except ProfileError:
             return  # unknown type: the structural validator reports it
+        run.scoped += 1  # its scope is built from the enclosing one
         scope = Scope(value, run.scope.root if container_root else value, run.scope.bundle)
         inner = _Run(run.issues, scope, run.done, run.depth + 1)
         if inner.depth > 16:
@@ -271,6 +283,30 @@ class ProfileValidator(Slicer):
     # -- one value --------------------------------------------------------------------------------
 
     def _value(self, run: _Run, node: ElementNode, occurrence: Occurrence, owner: Place) -> None:
+        """Check one value; a complex value already found clean at the same element, type and place is
+        not walked again. Its checks depend on nothing else: those that read beyond the value (invariants
+        on `%resource`, local references, nested resources) or that were skipped as done in this run
+        keep it out of the memo, as does any issue, so only values that produced nothing are remembered.
+        The engine's writes repeat most of their values (codings, extensions, care team roles)."""
+        value = occurrence.value
+        if type(value) is not dict or occurrence.ext is not None or _is_primitive(occurrence.type):
+            self._check_value(run, node, occurrence, owner)
+            return
+        try:
+            key = (id(node), occurrence.type, owner, orjson.dumps(value))
+        except TypeError:  # not JSON (a Decimal from a caller): checked every time
+            self._check_value(run, node, occurrence, owner)
+            return
+        if key in self._clean:
+            return
+        before = (len(run.issues), run.scoped, run.skipped)
+        self._check_value(run, node, occurrence, owner)
+        if (len(run.issues), run.scoped, run.skipped) == before:
+            if len(self._clean) >= _MEMO_LIMIT:
+                self._clean.clear()
+            self._clean[key] = node
+
+    def _check_value(self, run: _Run, node: ElementNode, occurrence: Occurrence, owner: Place) -> None:
         value = occurrence.value
         code = occurrence.type
         where = occurrence.path
@@ -313,10 +349,13 @@ class ProfileValidator(Slicer):
         type_ref = node.type_ref(code) or (node.types[0] if node.types else TypeRef(code))
         if code == "Reference":
             self._reference(run, value, type_ref, where)
-        elif code == "Coding" and ("code", where) not in run.done:
-            issue = check_coding(self.value_sets, value, where)
-            if issue is not None:
-                run.issues.append(issue)
+        elif code == "Coding":
+            if ("code", where) in run.done:
+                run.skipped += 1
+            else:
+                issue = check_coding(self.value_sets, value, where)
+                if issue is not None:
+                    run.issues.append(issue)
         type_root: ElementNode | None = None
         if code == "Extension":
             type_root = self._extension(run, value, node, type_ref, where, owner)
@@ -371,8 +410,11 @@ class ProfileValidator(Slicer):
         for constraint in constraints:
             mark = (constraint.key, where)
             if mark in run.done:
+                run.skipped += 1
                 continue
             run.done.add(mark)
+            if self._reads_scope(constraint, focus):
+                run.scoped += 1
             result = self.invariants.holds(constraint.expression or "", focus, model_path, run.scope, constraint.key)
             if result is True:
                 continue
@@ -380,6 +422,13 @@ class ProfileValidator(Slicer):
                 run.add(constraint.severity, "invariant", f"{where}: {constraint.key}: {constraint.human}", where)
             else:
                 run.add("warning", "not-supported", f"{where}: invariant {constraint.key} {result}", where)
+
+    @staticmethod
+    def _reads_scope(constraint: Constraint, focus: Any) -> bool:
+        expression = constraint.expression or ""
+        if constraint.key == "ref-1" and NATIVE["ref-1"][0] == expression:  # only a local reference looks
+            return isinstance(focus, dict) and str(focus.get("reference", "")).startswith("#")
+        return any(mark in expression for mark in _SCOPE_MARKS)
 
     # -- references -----------------------------------------------------------------------------
 
@@ -449,6 +498,8 @@ class ProfileValidator(Slicer):
 
     def _local(self, run: _Run, reference: str) -> tuple[dict[str, Any] | None, str]:
         root = run.scope.root
+        if reference.startswith("#") or run.scope.bundle is not None:
+            run.scoped += 1
         if reference.startswith("#"):
             for i, contained in enumerate(root.get("contained") or []):
                 if isinstance(contained, dict) and contained.get("id") == reference[1:]:

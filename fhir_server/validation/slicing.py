@@ -119,6 +119,7 @@ class Slicer:
             if spec is None:
                 return True
             profiles = [p for t in spec.types for p in (t.profiles or t.targets)]
+            run.scoped += 1  # conformance of a resolved or nested item: checked in the enclosing scope
             for item in values:
                 if isinstance(item, dict) and any(
                     not self.conforms(item, p, occurrence.path, run.scope) for p in profiles if self.compiler.knows(p)

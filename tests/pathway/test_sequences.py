@@ -254,3 +254,49 @@ def test_one_transaction_with_the_prescriptions_of_several_patients_treats_each_
                  and p["entity"][0]["what"]["reference"] in sources]
     assert sorted(p["target"][0]["reference"] for p in proposals) == sorted(
         f"Task/{t['id']}/_history/1" for t in tasks)
+
+
+def _history(client: TestClient, reference: str) -> list[tuple[str, str]]:
+    """(versionId, status) of every version of `reference`, oldest first."""
+    bundle = client.get(f"/fhir/{reference}/_history?_count=100").json()
+    return sorted(((e["resource"]["meta"]["versionId"], e["resource"]["status"]) for e in bundle["entry"]),
+                  key=lambda v: int(v[0]))
+
+
+def test_a_catch_up_moving_an_episode_twice_in_one_transaction_keeps_every_version(client: TestClient,
+                                                                                   services: Services) -> None:
+    """Two moves of one episode in one batch: the sequence it opens and closes, and the episode it
+    writes twice, each keep all their versions (a batch copies versions in bulk, docs/adr/0018)."""
+    _, _, episode, _ = new_episode(client)  # 2026-01-05: sequence 1 ends 2026-02-04, sequence 2 2026-05-04
+
+    assert tick(services, _at("2026-05-10")).transitions == 2
+
+    sequences = _sequences(client, episode["id"])
+    assert [s[:3] for s in sequences] == [("1", "completed", 0), ("2", "completed", 0), ("3", "active", 0)]
+    assert _history(client, f"CarePlan/{sequences[1][5]}") == [("1", "active"), ("2", "completed")]
+    versions = _history(client, f"CarePlan/{episode['id']}")
+    assert [int(v) for v, _ in versions] == list(range(1, len(versions) + 1)) and len(versions) >= 3
+    current = client.get(f"/fhir/CarePlan/{episode['id']}").json()
+    assert ext(current, "oncolink-sequence-number")["code"] == "3"
+    assert current["meta"]["versionId"] == versions[-1][0]
+
+
+def test_batches_of_the_tick_commit_side_by_side_each_with_its_provenance(client: TestClient,
+                                                                          services: Services) -> None:
+    """One episode per batch and two workers (on PostgreSQL; SQLite writes them one after the other):
+    every episode moves on once, and every batch is recorded by its own Provenance."""
+    services.settings = services.settings.model_copy(update={"pathway_tick_batch": 1, "pathway_tick_workers": 2})
+    episodes = [new_episode(client)[2] for _ in range(5)]
+
+    report = tick(services, _at("2026-02-10"))
+
+    assert (report.transitions, report.failed) == (5, [])
+    for episode in episodes:
+        assert [s[:3] for s in _sequences(client, episode["id"])] == [("1", "completed", 0), ("2", "active", 0)]
+    provenances = [p for p in search(client, "Provenance?_count=100") if "oncolink pathway tick" in
+                   p["activity"]["text"]]
+    assert len(provenances) == 5
+    pinned = [{t["reference"].split("/_history/")[0] for t in p["target"]} for p in provenances]
+    assert sorted(next(f"CarePlan/{e['id']}" for e in episodes if f"CarePlan/{e['id']}" in refs)
+                  for refs in pinned) == sorted(f"CarePlan/{e['id']}" for e in episodes)
+    assert len(_keys(client)) == 5 * 6  # three shares for sequences 1 and 2 of each: none twice

@@ -198,6 +198,12 @@ def _build(steps: tuple[tuple[str, str], ...], leaf: Any) -> dict[str, Any]:
     return node
 
 
+def _assert_engine_agrees(engine: InvariantEngine, key: str, expression: str, path: str, focus: dict[str, Any],
+                          decided: bool) -> None:
+    by_engine = engine.evaluate(expression, focus, path, Scope(focus, focus))
+    assert decided is by_engine, (key, expression, focus, by_engine)
+
+
 def test_literal_guards_agree_with_the_engine_on_every_r4_and_ig_invariant(ig_registry: PackageRegistry) -> None:
     """`a contains 'x' implies …` / `a = 'x' implies …` are decided directly only when `a` is absent or
     holds other values, and the engine then agrees; the profiles' own conditional rules are among them."""
@@ -223,8 +229,7 @@ def test_literal_guards_agree_with_the_engine_on_every_r4_and_ig_invariant(ig_re
             if decided is None:
                 assert focus is holding and not required, (key, expression)  # the engine decides
                 continue
-            by_engine = engine.evaluate(expression, focus, path, Scope(focus, focus))
-            assert decided is by_engine, (key, expression, focus, by_engine)
+            _assert_engine_agrees(engine, key, expression, path, focus, decided)
             checked += 1
             ig_checked += not url.startswith("http://hl7.org/fhir/")
     assert checked > 10 and ig_checked >= 8
@@ -268,3 +273,62 @@ def test_period_order_agrees_with_the_engine(engine: InvariantEngine, start: str
     assert engine.holds(_PERIOD_ORDER, focus, "Period", Scope(focus, focus)) == by_engine
     if (start, end) == ("2026-12-01", "2026-11-02"):
         assert decided is False
+
+
+def _items_at(steps: tuple[tuple[str, str], ...], items: list[Any]) -> dict[str, Any]:
+    """The smallest JSON where `steps` reach the list `items` (extensions carry their url)."""
+    *outer, (kind, part) = steps
+    node = {"extension": [{"url": part, **item} for item in items]} if kind == "extension" else {part: items}
+    return _build(tuple(outer), node) if outer else node
+
+
+def _test_cases(expression: str) -> list[dict[str, Any]] | None:
+    """Instances for a test on values (`a contains 'x'`, `a.all(b.startsWith('x'))`, `a.all(b = 0)`):
+    nothing there, the literal alone, another value alone, both, a value of another type."""
+    from fhir_server.validation.invariants import _ALL_EQUAL_INTEGER, _ALL_STARTS_WITH, _CONTAINS, _steps
+
+    if m := _CONTAINS.match(expression):
+        steps, literal = _steps(m.group(1)), m.group(2)
+        return [{}, *(_items_at(steps, leaves) for leaves in ([literal], ["another"], ["another", literal], [1]))]
+    m = _ALL_STARTS_WITH.match(expression) or _ALL_EQUAL_INTEGER.match(expression)
+    if m is None:
+        return None
+    items_at, inner, literal = _steps(m.group(1)), _steps(m.group(2)), m.group(3)
+    yes, no = (literal + "x", "other") if expression.endswith("'))") else (int(literal), int(literal) + 1)
+
+    def item(leaf: Any) -> dict[str, Any]:
+        if inner == (("name", "value"),):
+            return {"valueInteger" if isinstance(leaf, int) else "valueString": leaf}
+        return _build(inner, leaf)
+    leaves: list[list[Any]] = [[yes], [no], [yes, no], [yes, yes], [str(yes) if isinstance(yes, int) else 1]]
+    return [{}, *(_items_at(items_at, [item(v) for v in values]) for values in leaves)]
+
+
+def test_value_tests_agree_with_the_engine_on_every_r4_and_ig_invariant(ig_registry: PackageRegistry) -> None:
+    """`a contains 'x'`, `a.all(b.startsWith('x'))` and `a.all(b = 0)`, alone or after a literal guard
+    the instance satisfies, are decided directly only when the values compared have the literal's type,
+    and the engine then agrees; the profiles' own rules are among them."""
+    from fhir_server.validation.invariants import _GUARD_LITERAL, _fast, _steps
+
+    engine = InvariantEngine(ValueSetExpander(ig_registry))
+    checked, ig_checked = 0, 0
+    for expression, (key, path, url) in _all_invariants(ig_registry).items():
+        if key in NATIVE:
+            continue
+        root = {"resourceType": path} if "." not in path else {}
+        guard = _GUARD_LITERAL.match(expression)
+        cases = _test_cases(expression[guard.end():] if guard else expression)
+        if cases is None:
+            continue
+        holding = _build(_steps(guard.group(1)), guard.group(2)) if guard else {}
+        fast = _fast(expression)
+        assert fast is not None, expression
+        for case in cases:
+            focus = _concat(root, holding, case)
+            decided = fast(focus)
+            if decided is None:
+                continue
+            _assert_engine_agrees(engine, key, expression, path, focus, decided)
+            checked += 1
+            ig_checked += not url.startswith("http://hl7.org/fhir/")
+    assert checked > 10 and ig_checked >= 8

@@ -314,3 +314,17 @@ def test_bundle_entries_are_validated_and_resolve_each_other(fhir_validator: Fhi
     assert err("invariant", "Bundle.entry[2].resource.identifier[0]") in got
     # The requester resolves to the prescriber entry, which fails its target profile.
     assert err("structure", "Bundle.entry[1].resource.requester.reference") in got
+
+
+def test_a_value_found_clean_is_checked_again_where_its_checks_read_the_resource(
+        fhir_validator: FhirValidator, examples: dict[str, Any]) -> None:
+    """Clean values are not walked twice (ProfileValidator memo), but a value whose checks look beyond it
+    (a local reference, ref-1 on `%rootResource`) is checked in every resource: the same `#team` is
+    valid where the care team is contained and an error where it is not."""
+    plan = example(examples, "episode-jeanne-martin")
+    [reference] = plan["careTeam"]
+    assert reference["reference"].startswith("#")
+    assert not [i for i in found(fhir_validator.validate(plan)) if i[0] == "error"]
+    plan["contained"][0]["id"] = "another"
+    for _ in range(2):  # and an invalid value is reported every time, never remembered as clean
+        assert err("invariant", "CarePlan.careTeam[0]") in found(fhir_validator.validate(plan))
