@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .store.database import SQLITE_WAL_AUTOCHECKPOINT
+
 
 def default_ig_dir() -> Path:
     """`profiles/` beside the source tree (editable installs, tests), else in the working directory (an
@@ -58,7 +60,7 @@ class Settings(BaseSettings):
     # transactions be copied once, with ten times fewer syncs under the write lock (in-process, 10,000
     # Patients in transactions of 100: 300-450 µs per Patient under the lock at 1,000, 150-230 µs at
     # 10,000, 2026-12-07). The log grows to about this many 4 KiB pages before it is reused.
-    sqlite_wal_autocheckpoint: int = Field(default=10_000, ge=0)
+    sqlite_wal_autocheckpoint: int = Field(default=SQLITE_WAL_AUTOCHECKPOINT, ge=0)
     # What a write claiming an unknown profile in meta.profile gets: a warning (accepted) or an error (422).
     unknown_profile: Literal["warning", "error"] = "warning"
     # The implementation guide folder (FSH sources, SUSHI output, built package).

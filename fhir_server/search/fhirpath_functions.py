@@ -19,6 +19,8 @@ from typing import Any
 
 from fhirpathpy.engine.nodes import FP_DateTime, FP_Quantity, FP_Time
 
+from .fastpath import carries_extension
+
 _DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?(?:T(\d{2})(?::(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?)?"
                    r"(Z|[+-]\d{2}:\d{2})?$")
 _TIME = re.compile(r"^T?(\d{2})(?::(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?$")
@@ -132,9 +134,7 @@ def _has_extension(inputs: list[Any], url: Any) -> list[Any]:
         return []
     found = False
     for item in inputs:
-        data = getattr(item, "data", item)
-        if isinstance(data, dict):
-            found = found or any(isinstance(e, dict) and e.get("url") == url for e in data.get("extension") or [])
+        found = found or carries_extension(getattr(item, "data", item), url)
     return [found]
 
 

@@ -26,6 +26,9 @@ PreCommitHook = Callable[[Connection], None]
 
 # How long a SQLite writer waits for the write lock before the database refuses ("database is locked").
 SQLITE_BUSY_SECONDS = 60
+# SQLite: WAL pages after which a commit checkpoints, unless the settings say otherwise (the default of
+# `ONCOLINK_SQLITE_WAL_AUTOCHECKPOINT`; why 10,000 rather than SQLite's 1,000: `Settings`).
+SQLITE_WAL_AUTOCHECKPOINT = 10_000
 
 
 def _plan_each_execution(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -43,7 +46,7 @@ class Database:
     """One database: an engine plus read and write transaction scopes."""
 
     def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False,
-                 sqlite_wal_autocheckpoint: int = 10_000) -> None:
+                 sqlite_wal_autocheckpoint: int = SQLITE_WAL_AUTOCHECKPOINT) -> None:
         self.url = make_url(url)
         # Run in order at the end of every successful write scope, inside its transaction: what they
         # write (outbox rows, reactions of the pathway engine, audit) commits or rolls back with it.
