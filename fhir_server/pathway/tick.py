@@ -12,7 +12,6 @@ more: every write is keyed on a business identifier.
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -24,6 +23,7 @@ from ..store.tables import resource
 from .forfaits import telemonitoring_months
 from .known import Known
 from .plans import EXT_TELEMONITORING, SID, extension, step_of
+from .tick_processes import Job, run
 from .transitions import Pathway, engine
 
 if TYPE_CHECKING:
@@ -111,7 +111,7 @@ def _in_progress(pathway: Pathway, conn: Connection, episode_ids: list[str]) -> 
     return current
 
 
-def _commit(pathway: Pathway, episode_ids: list[str], today: date, now: datetime, billed: set[str]) -> TickReport:
+def _commit(pathway: Pathway, episode_ids: list[str], job: Job) -> TickReport:
     """Move `episode_ids` on in one transaction, recorded by one Provenance pinning every version the
     transaction wrote (docs/adr/0016); what it did counts only once committed. With the episodes locked,
     the identifiers already written for them are read once (pathway.known), so the writes need no
@@ -124,9 +124,9 @@ def _commit(pathway: Pathway, episode_ids: list[str], today: date, now: datetime
         current = _in_progress(pathway, conn, [e["id"] for e in episodes]) if episodes else {}
         known = Known.read(pathway.repo, conn, episodes)
         for episode in episodes:
-            written += _run_one(pathway, conn, episode, current.get(episode["id"]), today, now, billed, known,
-                                moved)
-        pathway.record(conn, written, now, "Passage du temps : séquences et forfaits (oncolink pathway tick)")
+            written += _run_one(pathway, conn, episode, current.get(episode["id"]), job.today, job.now,
+                                job.billed, known, moved)
+        pathway.record(conn, written, job.now, "Passage du temps : séquences et forfaits (oncolink pathway tick)")
     return moved
 
 
@@ -140,42 +140,43 @@ def _outlines(pathway: Pathway, conn: Connection, query: str) -> list[dict[str, 
             for row in rows]
 
 
-def tick(services: Services, now: datetime) -> TickReport:
-    pathway, report = engine(services), TickReport()
+def due_work(services: Services, now: datetime) -> tuple[Job, int]:
+    """The batches of episodes with something due at `now`, and how many episodes are active."""
+    pathway = engine(services)
     today = pathway.today(now)
     with services.db.read() as conn:
         episodes = _outlines(pathway, conn, EPISODES)
         sequences = _outlines(pathway, conn, SEQUENCES)
         billed = services.search.token_values(conn, "ChargeItem", "identifier", f"{SID}/forfait")
     current = {str(s["partOf"][0]["reference"]): s for s in sequences if s.get("partOf")}
-    report.episodes = len(episodes)
     due = [e["id"] for e in episodes if _due(pathway, e, current.get(f"CarePlan/{e['id']}"), today, billed)]
     size = services.settings.pathway_tick_batch
-    batches = [due[first:first + size] for first in range(0, len(due), size)]
-    # Batches lock disjoint episodes, so on PostgreSQL they commit side by side (docs/adr/0016).
+    return Job([due[first:first + size] for first in range(0, len(due), size)], today, now, billed), len(episodes)
+
+
+def tick(services: Services, now: datetime) -> TickReport:
+    pathway, report = engine(services), TickReport()
+    job, report.episodes = due_work(services, now)
+    # Batches lock disjoint episodes, so on PostgreSQL several processes write them side by side
+    # (docs/adr/0018); SQLite has one writer.
     workers = services.settings.pathway_tick_workers if services.db.dialect == "postgresql" else 1
-    if workers == 1 or len(batches) < 2:
-        moved = [_move(pathway, batch, today, now, billed) for batch in batches]
-    else:
-        with ThreadPoolExecutor(workers, thread_name_prefix="pathway-tick") as pool:
-            moved = list(pool.map(lambda batch: _move(pathway, batch, today, now, billed), batches))
-    for one in moved:
+    for one in run(services.settings, job, workers, lambda batch: move_batch(pathway, job, batch)):
         report.add(one)
     return report
 
 
-def _move(pathway: Pathway, batch: list[str], today: date, now: datetime, billed: set[str]) -> TickReport:
+def move_batch(pathway: Pathway, job: Job, batch: list[str]) -> TickReport:
     """One batch in one transaction; if it fails, its episodes one transaction each, so the others move
     on and only the failing one is reported."""
     if len(batch) > 1:
         try:
-            return _commit(pathway, batch, today, now, billed)
+            return _commit(pathway, batch, job)
         except FhirError:
             pass
     report = TickReport()
     for episode_id in batch:
         try:
-            report.add(_commit(pathway, [episode_id], today, now, billed))
+            report.add(_commit(pathway, [episode_id], job))
         except FhirError as exc:
             log.warning("pathway tick: CarePlan/%s not moved on: %s", episode_id, exc)
             report.failed.append(f"CarePlan/{episode_id}")
