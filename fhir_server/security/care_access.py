@@ -27,6 +27,8 @@ care_access = Table(
     Column("member", String(140), nullable=False),
     PrimaryKeyConstraint("source_pk", "patient_id", "member", name="pk_care_access"),
     Index("ix_care_access_member", "member", "patient_id"),
+    # The member-scoped index reads the rows of a few patients at every Patient or team write.
+    Index("ix_care_access_patient", "patient_id", "member"),
 )
 
 SOURCES = frozenset({"CarePlan", "CareTeam"})
@@ -91,23 +93,26 @@ class CareAccessListener:
 
     @staticmethod
     def _replace(conn: Connection, sources: list[Stored]) -> set[str]:
-        """Rewrite the rows of these sources; the patients they granted before or grant now."""
-        pks = {s.pk for s in sources}
-        before = set(conn.execute(sa.select(care_access.c.patient_id).where(care_access.c.source_pk.in_(pks)))
-                     .scalars())
-        conn.execute(sa.delete(care_access).where(care_access.c.source_pk.in_(pks)))
-        rows: dict[tuple[int, str, str], None] = {}
+        """Bring the rows of these sources to what they grant now; the patients whose rows changed. Most
+        writes of a source keep its team (the pathway's updates of an episode): they cost one read, and
+        neither the rows nor the member-scoped index of their patients are rewritten."""
         latest = {s.pk: s for s in sources}  # a transaction may write one resource twice: the last counts
+        key = sa.tuple_(care_access.c.source_pk, care_access.c.patient_id, care_access.c.member)
+        before = {(int(pk), patient, ref) for pk, patient, ref in conn.execute(
+            sa.select(care_access.c.source_pk, care_access.c.patient_id, care_access.c.member)
+            .where(care_access.c.source_pk.in_(latest)))}
+        now: set[tuple[int, str, str]] = set()
         for stored in latest.values():
-            if stored.content is None:
-                continue
-            patient, refs = members(stored.content)
+            patient, refs = members(stored.content) if stored.content is not None else (None, set())
             if patient:
-                rows.update(dict.fromkeys((stored.pk, patient, ref) for ref in refs))
-        if rows:
+                now.update((stored.pk, patient, ref) for ref in refs)
+        gone, new = sorted(before - now), sorted(now - before)
+        if gone:
+            conn.execute(sa.delete(care_access).where(key.in_(gone)))
+        if new:
             conn.execute(sa.insert(care_access),
-                         [{"source_pk": pk, "patient_id": patient, "member": ref} for pk, patient, ref in rows])
-        return before | {patient for _, patient, _ in rows}
+                         [{"source_pk": pk, "patient_id": patient, "member": ref} for pk, patient, ref in new])
+        return {patient for _, patient, _ in gone + new}
 
 
 def rebuild(conn: Connection, resources: Any, care_access_table: Any = care_access) -> int:
