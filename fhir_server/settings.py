@@ -82,8 +82,9 @@ class Settings(BaseSettings):
     # batch instead of per episode. A batch holds the database's write lock (SQLite) or its episodes' row
     # locks (PostgreSQL) until it commits, about 8 ms per episode moved.
     pathway_tick_batch: int = Field(default=50, ge=1)
-    # Batches the tick writes at once, each on its own connection (PostgreSQL only: SQLite has one writer).
-    # Two keep the database busy while the engine builds the next batch's writes, on a two-core server.
+    # Processes writing the tick's batches side by side: this one and `n - 1` spawned workers, each with its
+    # own services and connection (PostgreSQL only: SQLite has one writer). A month's catch-up is the
+    # engine's Python work, which one process runs on one core only (docs/adr/0018 addendum).
     pathway_tick_workers: int = Field(default=2, ge=1)
     pathway_timezone: str = "Europe/Paris"
     # Who bills the monthly telemonitoring forfait (an Organization reference); empty means the episode's
