@@ -103,10 +103,14 @@ class Worker:
 
 def run(settings: Settings, job: Job, workers: int, move: Move) -> list[TickReport]:
     """Every batch of `job` moved on once by this process (`move`) and up to `workers - 1` spawned ones
-    (none for a single batch); the reports in the order of the batches."""
+    (none for a single batch); the reports in the order of the batches. Without a worker to start, no
+    shared counter or lock is made: SQLite's ticks and one-batch ticks never touch multiprocessing."""
+    spawned = min(workers, len(job.batches)) - 1
+    if spawned < 1:
+        return [move(batch) for batch in job.batches]
     context = multiprocessing.get_context("spawn")
     claims = Claims(context, len(job.batches))
-    started = [Worker.start(context, settings, job, claims, number) for number in range(1, min(workers, claims.total))]
+    started = [Worker.start(context, settings, job, claims, number) for number in range(1, spawned + 1)]
     done: dict[int, TickReport] = {}
     try:
         while (index := claims.take(CALLER)) is not None:
