@@ -12,6 +12,7 @@ from tests.fhir_data import patient
 
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
 BASE = "https://oncolink.example.org/fhir"
+FORFAIT = f"{BASE}/CodeSystem/oncolink-forfait"
 ATC = "http://www.whocc.no/atc"
 ORAL = {"coding": [{"system": "http://standardterms.edqm.eu", "code": "20053000", "display": "Voie orale"}]}
 
@@ -121,3 +122,15 @@ def new_episode(client: TestClient, atc: str = "L01BC06", *, start: str = "2026-
     answer = enroll(client, patient_id, parameters(where, request["id"], condition, consent(patient_id),
                                                    telemonitoring=telemonitoring, start=start))
     return where, patient_id, out(answer, "episode"), out(answer, "sequence")
+
+
+def episode_sequences(client: TestClient, episode_id: str) -> list[tuple[str, str, int, str, str, str]]:
+    """(number, status, renewal, start, end) of each sequence of the episode, in order."""
+    found = search(client, f"CarePlan?part-of=CarePlan/{episode_id}&_sort=date")
+    return sorted((ext(s, "oncolink-sequence-number")["code"], s["status"], ext(s, "oncolink-sequence-renewal"),
+                   s["period"]["start"], s["period"]["end"], s["id"]) for s in found)
+
+
+def forfait_keys(client: TestClient, code: str = "sequence") -> list[str]:
+    return sorted(c["identifier"][0]["value"].split("/", 1)[1] for c in search(client, f"ChargeItem?code={FORFAIT}|"
+                                                                                         f"{code}&_count=100"))

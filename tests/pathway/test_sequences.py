@@ -10,9 +10,21 @@ from fastapi.testclient import TestClient
 
 from fhir_server.pathway.tick import tick
 from fhir_server.services import Services
-from tests.pathway.data import BASE, FHIR_JSON, ORAL, ext, medication, new_episode, out, post, prescription, search
-
-FORFAIT = "https://oncolink.example.org/fhir/CodeSystem/oncolink-forfait"
+from tests.pathway.data import (
+    BASE,
+    FHIR_JSON,
+    FORFAIT,
+    ORAL,
+    episode_sequences,
+    ext,
+    forfait_keys,
+    medication,
+    new_episode,
+    out,
+    post,
+    prescription,
+    search,
+)
 
 
 def _operation(client: TestClient, episode_id: str, name: str, day: str | None = None,
@@ -21,18 +33,6 @@ def _operation(client: TestClient, episode_id: str, name: str, day: str | None =
     response = client.post(f"/fhir/CarePlan/{episode_id}/${name}", json=body, headers=FHIR_JSON)
     assert response.status_code == expected, response.text
     return dict(response.json())
-
-
-def _sequences(client: TestClient, episode_id: str) -> list[tuple[str, str, int, str, str, str]]:
-    """(number, status, renewal, start, end) of each sequence of the episode, in order."""
-    found = search(client, f"CarePlan?part-of=CarePlan/{episode_id}&_sort=date")
-    return sorted((ext(s, "oncolink-sequence-number")["code"], s["status"], ext(s, "oncolink-sequence-renewal"),
-                   s["period"]["start"], s["period"]["end"], s["id"]) for s in found)
-
-
-def _keys(client: TestClient, code: str = "sequence") -> list[str]:
-    return sorted(c["identifier"][0]["value"].split("/", 1)[1] for c in search(client, f"ChargeItem?code={FORFAIT}|"
-                                                                                         f"{code}&_count=100"))
 
 
 def _triggers(client: TestClient) -> list[str]:
@@ -46,7 +46,7 @@ def test_next_sequence_closes_sequence_1_and_opens_2_with_its_forfaits(client: T
     second = out(answer, "sequence")
     assert out(answer, "episode")["meta"]["versionId"] == "2"
     assert ext(out(answer, "episode"), "oncolink-sequence-number")["code"] == "2"
-    assert [s[:5] for s in _sequences(client, episode["id"])] == [
+    assert [s[:5] for s in episode_sequences(client, episode["id"])] == [
         ("1", "completed", 0, "2026-01-05", "2026-01-31"), ("2", "active", 0, "2026-02-01", "2026-04-30")]
     assert second["partOf"] == [{"reference": f"CarePlan/{episode['id']}"}]
     amounts = {c["identifier"][0]["value"].split("/", 1)[1]: c["priceOverride"]["value"]
@@ -71,7 +71,7 @@ def test_renewals_and_the_limits_of_each_sequence(client: TestClient) -> None:
     renewed = out(_operation(client, episode["id"], "renew", "2026-05-05"), "sequence")
     assert (ext(renewed, "oncolink-sequence-number")["code"], ext(renewed, "oncolink-sequence-renewal")) == ("2", 1)
     assert renewed["period"] == {"start": "2026-05-05", "end": "2026-08-04"}
-    assert _keys(client) == sorted(f"{n}/{r}/{a}" for n, r in ((1, 0), (2, 0), (2, 1))
+    assert forfait_keys(client) == sorted(f"{n}/{r}/{a}" for n, r in ((1, 0), (2, 0), (2, 1))
                                    for a in ("community-pharmacist", "gp", "hospital"))
     assert _triggers(client) == ["sequence-renewal/2/1", "sequence-start/1/0", "sequence-start/2/0"]
 
@@ -108,23 +108,23 @@ def test_the_tick_moves_episodes_on_through_time_and_ends_them_at_ten_months(cli
     report = tick(services, _at("2026-01-20"))  # nothing ended yet; January already billed
     assert (report.transitions, report.telemonitoring_months) == (0, 0)
     assert tick(services, _at("2026-02-10")).transitions == 1
-    assert [s[:5] for s in _sequences(client, episode["id"])] == [
+    assert [s[:5] for s in episode_sequences(client, episode["id"])] == [
         ("1", "completed", 0, "2026-01-05", "2026-02-04"), ("2", "active", 0, "2026-02-05", "2026-05-04")]
-    assert _keys(client, "telemonitoring") == ["telesurveillance/2026-01", "telesurveillance/2026-02"]
+    assert forfait_keys(client, "telemonitoring") == ["telesurveillance/2026-01", "telesurveillance/2026-02"]
 
     # A tick that did not run for months catches up: sequence 2 ended, sequence 3 began (allowed).
     report = tick(services, _at("2026-06-15"))
     assert report.transitions == 1 and report.telemonitoring_months == 4
-    assert [s[:3] for s in _sequences(client, episode["id"])][-1] == ("3", "active", 0)
+    assert [s[:3] for s in episode_sequences(client, episode["id"])][-1] == ("3", "active", 0)
     # Telemonitoring: six consecutive months at most (January to June), whatever later ticks do.
     tick(services, _at("2026-09-01"))
-    assert _keys(client, "telemonitoring") == [f"telesurveillance/2026-0{m}" for m in range(1, 7)]
+    assert forfait_keys(client, "telemonitoring") == [f"telesurveillance/2026-0{m}" for m in range(1, 7)]
 
     report = tick(services, _at("2026-11-10"))
     assert report.completed == 1
     ended = client.get(f"/fhir/CarePlan/{episode['id']}").json()
     assert ended["status"] == "completed" and ended["period"]["end"] == "2026-11-04"
-    assert [s[1] for s in _sequences(client, episode["id"])] == ["completed"] * 3
+    assert [s[1] for s in episode_sequences(client, episode["id"])] == ["completed"] * 3
     assert "episode-end" in _triggers(client)
 
     before = (len(search(client, "ChargeItem?_count=100")), len(search(client, "CarePlan?_count=100")),
@@ -139,12 +139,12 @@ def test_the_tick_moves_episodes_on_through_time_and_ends_them_at_ten_months(cli
 def test_a_renewal_prescription_near_the_end_of_a_sequence_opens_the_next_one(client: TestClient) -> None:
     _, patient_id, episode, _ = new_episode(client)
     early = prescription(client, patient_id, authored="2026-01-10")  # three weeks before the end: no transition
-    assert [s[:2] for s in _sequences(client, episode["id"])] == [("1", "active")]
+    assert [s[:2] for s in episode_sequences(client, episode["id"])] == [("1", "active")]
     plan = client.get(f"/fhir/CarePlan/{episode['id']}").json()
     assert f"MedicationRequest/{early['id']}" in [a["reference"]["reference"] for a in plan["activity"]]
 
     renewal = prescription(client, patient_id, authored="2026-01-30")
-    assert [s[:4] for s in _sequences(client, episode["id"])] == [
+    assert [s[:4] for s in episode_sequences(client, episode["id"])] == [
         ("1", "completed", 0, "2026-01-05"), ("2", "active", 0, "2026-01-30")]
     provenance = [p for p in search(client, "Provenance") if p["activity"]["text"] == "Prescription de renouvellement"]
     assert [p["entity"][0]["what"]["reference"] for p in provenance] == [
@@ -189,7 +189,7 @@ def test_an_episode_the_tick_cannot_move_holds_back_no_other_of_its_batch(client
     report = tick(services, _at("2026-02-10"))
 
     assert (report.transitions, report.failed) == (2, [f"CarePlan/{stuck['id']}"])
-    assert [[s[:3] for s in _sequences(client, episode["id"])] for _, episode in episodes] == [
+    assert [[s[:3] for s in episode_sequences(client, episode["id"])] for _, episode in episodes] == [
         [("1", "completed", 0), ("2", "active", 0)], [("1", "active", 0)], [("1", "completed", 0), ("2", "active", 0)]]
 
 
@@ -205,7 +205,7 @@ def test_one_provenance_per_tick_batch_pins_every_version_it_wrote(client: TestC
     for episode in episodes:
         current = client.get(f"/fhir/CarePlan/{episode['id']}").json()
         assert f"CarePlan/{episode['id']}/_history/{current['meta']['versionId']}" in targets
-        for *_, sequence_id in _sequences(client, episode["id"]):
+        for *_, sequence_id in episode_sequences(client, episode["id"]):
             sequence = client.get(f"/fhir/CarePlan/{sequence_id}").json()
             assert f"CarePlan/{sequence_id}/_history/{sequence['meta']['versionId']}" in targets
     forfaits = [c for c in search(client, f"ChargeItem?code={FORFAIT}|sequence&_count=100")
@@ -271,7 +271,7 @@ def test_a_catch_up_moving_an_episode_twice_in_one_transaction_keeps_every_versi
 
     assert tick(services, _at("2026-05-10")).transitions == 2
 
-    sequences = _sequences(client, episode["id"])
+    sequences = episode_sequences(client, episode["id"])
     assert [s[:3] for s in sequences] == [("1", "completed", 0), ("2", "completed", 0), ("3", "active", 0)]
     assert _history(client, f"CarePlan/{sequences[1][5]}") == [("1", "active"), ("2", "completed")]
     versions = _history(client, f"CarePlan/{episode['id']}")
@@ -292,11 +292,11 @@ def test_batches_of_the_tick_commit_side_by_side_each_with_its_provenance(client
 
     assert (report.transitions, report.failed) == (5, [])
     for episode in episodes:
-        assert [s[:3] for s in _sequences(client, episode["id"])] == [("1", "completed", 0), ("2", "active", 0)]
+        assert [s[:3] for s in episode_sequences(client, episode["id"])] == [("1", "completed", 0), ("2", "active", 0)]
     provenances = [p for p in search(client, "Provenance?_count=100") if "oncolink pathway tick" in
                    p["activity"]["text"]]
     assert len(provenances) == 5
     pinned = [{t["reference"].split("/_history/")[0] for t in p["target"]} for p in provenances]
     assert sorted(next(f"CarePlan/{e['id']}" for e in episodes if f"CarePlan/{e['id']}" in refs)
                   for refs in pinned) == sorted(f"CarePlan/{e['id']}" for e in episodes)
-    assert len(_keys(client)) == 5 * 6  # three shares for sequences 1 and 2 of each: none twice
+    assert len(forfait_keys(client)) == 5 * 6  # three shares for sequences 1 and 2 of each: none twice

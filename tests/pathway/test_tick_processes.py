@@ -16,16 +16,18 @@ from fhir_server.pathway.tick import TickReport, due_work, move_batch
 from fhir_server.pathway.tick_processes import run
 from fhir_server.pathway.transitions import engine
 from fhir_server.services import Services
-from tests.pathway.data import BASE, ext, new_episode, search
+from tests.pathway.data import FORFAIT, episode_sequences, new_episode, search
 
-FORFAIT = f"{BASE}/CodeSystem/oncolink-forfait"
 MONTH_LATER = datetime(2026, 2, 10, 8, tzinfo=UTC)  # sequence 1 of an episode of 2026-01-05 has ended
 
 
 def _numbers(client: TestClient, episode_id: str) -> list[tuple[str, str]]:
-    """(number, status) of each sequence of the episode, in number order."""
-    return sorted((ext(s, "oncolink-sequence-number")["code"], s["status"])
-                  for s in search(client, f"CarePlan?part-of=CarePlan/{episode_id}"))
+    return [sequence[:2] for sequence in episode_sequences(client, episode_id)]
+
+
+def _forfait_identifiers(client: TestClient) -> list[str]:
+    """Whole identifiers, episode included (`forfait_keys` drops it: keys repeat across episodes)."""
+    return [c["identifier"][0]["value"] for c in search(client, f"ChargeItem?code={FORFAIT}|sequence&_count=200")]
 
 
 def _wait_for(condition: Callable[[], bool]) -> None:
@@ -33,10 +35,6 @@ def _wait_for(condition: Callable[[], bool]) -> None:
     while not condition():
         assert time.monotonic() < deadline, "the worker process moved nothing"
         time.sleep(0.02)
-
-
-def _forfait_keys(client: TestClient) -> list[str]:
-    return [c["identifier"][0]["value"] for c in search(client, f"ChargeItem?code={FORFAIT}|sequence&_count=200")]
 
 
 def test_a_worker_process_moves_the_batches_the_caller_leaves(client: TestClient, services: Services) -> None:
@@ -61,7 +59,7 @@ def test_a_worker_process_moves_the_batches_the_caller_leaves(client: TestClient
     provenances = [p for p in search(client, "Provenance?_count=100") if "oncolink pathway tick" in
                    p["activity"]["text"]]
     assert len(provenances) == 4
-    keys = _forfait_keys(client)
+    keys = _forfait_identifiers(client)
     assert len(keys) == len(set(keys)) == 4 * 6  # three shares for sequences 1 and 2 of each
 
 
@@ -88,7 +86,7 @@ def test_a_worker_killed_during_the_tick_loses_no_episode(client: TestClient, se
     assert len(reports) == 12
     for episode in episodes:
         assert _numbers(client, episode) == [("1", "completed"), ("2", "active")]
-    keys = _forfait_keys(client)
+    keys = _forfait_identifiers(client)
     assert len(keys) == len(set(keys)) == 12 * 6
     again = run(services.settings, due_work(services, MONTH_LATER)[0], 2, lambda b: move_batch(pathway, job, b))
     assert again == []  # nothing left due
