@@ -4,12 +4,18 @@ The caller decides where the server is: a base URL (a remote server, `oncolink m
 in the same process (`oncolink serve`, tests) through httpx's ASGI transport. Either way the adapter
 goes through the server's public API, so it gets the same validation, transactions and audit as any
 other client. Nothing here knows about `fhir_server`.
+
+In the same process, transactions (the DPI adapter's whole traffic) skip the HTTP layer when the app
+offers an in-process entry for them: a callable at `app.state.fhir_transactions` taking the Bundle, the
+`Authorization` and `Prefer` values and the base, and answering the status and JSON body `POST [base]`
+would (ADR 0019). Everything else goes through the ASGI transport.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any
@@ -19,6 +25,9 @@ import orjson
 
 FHIR_JSON = "application/fhir+json"
 IN_PROCESS_BASE = "http://oncolink.internal/fhir"
+
+# (bundle, authorization=, prefer=, base=) → (status, JSON body); see the module docstring.
+TransactionEntry = Callable[..., tuple[int, dict[str, Any]]]
 
 
 class FhirResponseError(Exception):
@@ -52,10 +61,13 @@ class FhirClient:
 
     def __init__(self, base_url: str, *, transport: httpx.AsyncBaseTransport | None = None,
                  timeout: float = 60.0, headers: dict[str, str] | None = None,
-                 lifespan: AbstractAsyncContextManager[Any] | None = None, auth: httpx.Auth | None = None) -> None:
+                 lifespan: AbstractAsyncContextManager[Any] | None = None, auth: httpx.Auth | None = None,
+                 app: Any = None) -> None:
         self.base_url = base_url.rstrip("/")
         self._http = httpx.AsyncClient(base_url=self.base_url + "/", transport=transport, timeout=timeout,
                                        headers={"Accept": FHIR_JSON, **(headers or {})}, auth=auth)
+        self._auth = auth
+        self._app = app
         self._lifespan = lifespan
         self._lifespan_entered = False
 
@@ -67,9 +79,10 @@ class FhirClient:
     @classmethod
     def for_app(cls, app: Any, *, base_url: str = IN_PROCESS_BASE, run_lifespan: bool = False,
                 timeout: float = 60.0, headers: dict[str, str] | None = None, auth: httpx.Auth | None = None,
-                ) -> FhirClient:
+                direct: bool = True) -> FhirClient:
         """A client calling an ASGI app in this process. `run_lifespan` starts and stops the app's
-        lifespan with the client (for an app nobody else is serving, e.g. in `oncolink hl7 replay`)."""
+        lifespan with the client (for an app nobody else is serving, e.g. in `oncolink hl7 replay`);
+        `direct=False` sends transactions through HTTP too (tests comparing the two doors)."""
         lifespan = None
         if run_lifespan:
             router = getattr(app, "router", None)
@@ -78,7 +91,7 @@ class FhirClient:
                 raise TypeError("run_lifespan needs a Starlette/FastAPI app")
             lifespan = context(app)
         return cls(base_url, transport=httpx.ASGITransport(app=app), timeout=timeout, headers=headers,
-                   lifespan=lifespan, auth=auth)
+                   lifespan=lifespan, auth=auth, app=app if direct else None)
 
     async def __aenter__(self) -> FhirClient:
         await self.open()
@@ -125,8 +138,38 @@ class FhirClient:
 
     async def transaction(self, bundle: dict[str, Any], *, prefer: str | None = None) -> dict[str, Any]:
         """POST a transaction Bundle; returns the transaction-response Bundle (HTTP 200 = committed)."""
-        headers = {"Prefer": prefer} if prefer else None
-        return self._json(await self._request("POST", "", bundle, headers=headers))
+        entry: TransactionEntry | None = getattr(getattr(self._app, "state", None), "fhir_transactions", None)
+        if entry is None:
+            headers = {"Prefer": prefer} if prefer else None
+            return self._json(await self._request("POST", "", bundle, headers=headers))
+        status, body = await self._in_process(entry, bundle, prefer)
+        if status >= 400:
+            outcome = body if body.get("resourceType") == "OperationOutcome" else None
+            raise FhirResponseError(status, outcome, orjson.dumps(body).decode())
+        return body
+
+    async def _in_process(self, entry: TransactionEntry, bundle: dict[str, Any], prefer: str | None
+                          ) -> tuple[int, dict[str, Any]]:
+        """Call `entry` in a worker thread (it blocks on the database) with the credential the HTTP
+        request would carry; a 401 goes back to the credential once, as httpx would (a renewed token)."""
+        request = httpx.Request("POST", self.base_url, headers=self._http.headers)
+        flow = self._auth.async_auth_flow(request) if self._auth is not None else None
+        try:
+            if flow is not None:
+                request = await flow.__anext__()
+            while True:
+                status, body = await asyncio.to_thread(
+                    entry, bundle, authorization=request.headers.get("authorization"), prefer=prefer,
+                    base=self.base_url)
+                if status != 401 or flow is None:
+                    return status, body
+                try:
+                    request = await flow.asend(httpx.Response(401, request=request))
+                except StopAsyncIteration:
+                    return status, body
+        finally:
+            if flow is not None:
+                await flow.aclose()
 
     async def validate(self, res_type: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST [type]/$validate (the resource, or a Parameters with resource/profile/mode); the

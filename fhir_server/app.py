@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI
 
 from . import outcomes
-from .api import bundle, history, instance, metadata, search, type_level
+from .api import bundle, history, in_process, instance, metadata, search, type_level
 from .api.auth import establishment_caller
 from .audit import middleware as audit
 from .ig_pages import router as ig_pages_router
@@ -50,6 +50,7 @@ def create_app(
                   openapi_url=None)
     audit.install(app)  # inside the request-id middleware that outcomes.install adds
     outcomes.install(app)
+    in_process.install(app)  # the adapters' door when they run in this process (`oncolink serve`)
     # Order matters: literal segments (metadata, _history, _search) before `{res_type}/{res_id}`.
     app.include_router(metadata.router)
     app.include_router(validate_op.router)

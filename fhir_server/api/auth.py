@@ -64,6 +64,11 @@ def _remembered_access(svc: Services, authorization: str | None) -> Access | Non
     return svc.security.policy.access_without_lookup(principal) if principal is not None else None
 
 
+def verified_access(svc: Services, authorization: str | None) -> Access:
+    """`authenticate`'s verification for a caller already off the event loop (`api.in_process`)."""
+    return _remembered_access(svc, authorization) or _access(svc, authorization)
+
+
 async def authenticate(request: Request, authorization: str | None) -> Access:
     """Verify `authorization`, bind the caller for the rest of the request and return its access.
 

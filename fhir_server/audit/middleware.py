@@ -8,7 +8,8 @@ middleware (as `outcomes.RequestIds`): it only needs the response status, not th
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -16,6 +17,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..resources import now_ms
 from ..security.context import Caller
 from .events import rest_event
+
+if TYPE_CHECKING:
+    from ..services import Services
 
 AUDITED = ("/fhir", "/hl7v2", "/worklist")
 PUBLIC = frozenset({"/fhir/metadata", "/fhir/.well-known/smart-configuration", "/worklist/login",
@@ -47,23 +51,30 @@ class AuditRequests:
 
 def _record(scope: Scope, path: str, status: int) -> None:
     state: dict[str, Any] = scope.get("state") or {}
-    caller: Caller | None = state.get("caller")
-    if caller is not None and caller.audited and status < 400:
-        return
-    services = scope["app"].state.services
-    if services.audit is None:
-        return
     path_params = scope.get("path_params") or {}
     entities = []
     if "res_type" in path_params and "res_id" in path_params:
         entities.append(f"{path_params['res_type']}/{path_params['res_id']}")
     client = scope.get("client")
-    query = scope.get("query_string", b"").decode("latin-1")
+    record_request(scope["app"].state.services, state.get("caller"), status, method=str(scope.get("method")),
+                   path=path, address=client[0] if client else None, request_id=state.get("request_id", ""),
+                   entities=entities, query=scope.get("query_string", b"").decode("latin-1") or None)
+
+
+def record_request(services: Services, caller: Caller | None, status: int, *, method: str, path: str,
+                   address: str | None, request_id: str, entities: Sequence[str] = (), query: str | None = None
+                   ) -> None:
+    """Queue the AuditEvent of one request, unless its writes already recorded it (`Caller.audited`) and it
+    succeeded; shared by the HTTP middleware and the in-process transaction entry (`api.in_process`)."""
+    if caller is not None and caller.audited and status < 400:
+        return
+    if services.audit is None:
+        return
     services.audit.submit(rest_event(
         interaction=caller.interaction if caller else "operation", status=status, recorded=now_ms(),
-        principal=caller.access.principal if caller else None, address=client[0] if client else None,
-        request_id=state.get("request_id", ""), observer=services.settings.audit_observer, entities=entities,
-        query=query or None, description=f"{scope.get('method')} {path} → HTTP {status}"))
+        principal=caller.access.principal if caller else None, address=address, request_id=request_id,
+        observer=services.settings.audit_observer, entities=entities, query=query,
+        description=f"{method} {path} → HTTP {status}"))
 
 
 def install(app: FastAPI) -> None:
