@@ -62,12 +62,12 @@ class FhirClient:
     def __init__(self, base_url: str, *, transport: httpx.AsyncBaseTransport | None = None,
                  timeout: float = 60.0, headers: dict[str, str] | None = None,
                  lifespan: AbstractAsyncContextManager[Any] | None = None, auth: httpx.Auth | None = None,
-                 app: Any = None) -> None:
+                 transactions: TransactionEntry | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self._http = httpx.AsyncClient(base_url=self.base_url + "/", transport=transport, timeout=timeout,
                                        headers={"Accept": FHIR_JSON, **(headers or {})}, auth=auth)
         self._auth = auth
-        self._app = app
+        self._transactions = transactions
         self._lifespan = lifespan
         self._lifespan_entered = False
 
@@ -91,7 +91,8 @@ class FhirClient:
                 raise TypeError("run_lifespan needs a Starlette/FastAPI app")
             lifespan = context(app)
         return cls(base_url, transport=httpx.ASGITransport(app=app), timeout=timeout, headers=headers,
-                   lifespan=lifespan, auth=auth, app=app if direct else None)
+                   lifespan=lifespan, auth=auth,
+                   transactions=getattr(getattr(app, "state", None), "fhir_transactions", None) if direct else None)
 
     async def __aenter__(self) -> FhirClient:
         await self.open()
@@ -138,11 +139,10 @@ class FhirClient:
 
     async def transaction(self, bundle: dict[str, Any], *, prefer: str | None = None) -> dict[str, Any]:
         """POST a transaction Bundle; returns the transaction-response Bundle (HTTP 200 = committed)."""
-        entry: TransactionEntry | None = getattr(getattr(self._app, "state", None), "fhir_transactions", None)
-        if entry is None:
+        if self._transactions is None:
             headers = {"Prefer": prefer} if prefer else None
             return self._json(await self._request("POST", "", bundle, headers=headers))
-        status, body = await self._in_process(entry, bundle, prefer)
+        status, body = await self._in_process(self._transactions, bundle, prefer)
         if status >= 400:
             outcome = body if body.get("resourceType") == "OperationOutcome" else None
             raise FhirResponseError(status, outcome, orjson.dumps(body).decode())

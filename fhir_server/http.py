@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from fastapi import Request
@@ -13,6 +13,9 @@ from .errors import BadRequest, NotAcceptable, PayloadTooLarge, UnsupportedMedia
 from .outcomes import FHIR_JSON
 from .repository import Stored, WriteResult
 from .resources import etag, http_date
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhir", "text/json", "json")
 XML_TYPES = ("application/fhir+xml", "application/xml", "application/xml+fhir", "text/xml", "xml", "html", "text/html")
@@ -60,6 +63,10 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
 class BodyLimits:
     max_bytes: int
     max_depth: int
+
+    @classmethod
+    def of(cls, settings: Settings) -> BodyLimits:
+        return cls(settings.max_body_bytes, settings.max_json_depth)
 
 
 def _too_large(limit: int, size: str) -> PayloadTooLarge:

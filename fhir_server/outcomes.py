@@ -30,6 +30,11 @@ def outcome_response(status: int, issues: list[Issue], headers: dict[str, str] |
                     headers=headers)
 
 
+def internal_error(request_id: str) -> Issue:
+    """What a client is told of a failure of ours: only the id to quote, the traceback is in our log."""
+    return Issue("fatal", "exception", f"Internal server error; quote request id {request_id} to support")
+
+
 def request_id(request: Request) -> str:
     rid = getattr(request.state, "request_id", None)
     if rid is None:
@@ -72,9 +77,7 @@ class RequestIds:
             log.exception("unhandled error, request id %s, %s %s", rid, scope.get("method"), scope.get("path"))
             if started:  # part of the answer is on the wire: nothing else can be said
                 raise
-            response = outcome_response(
-                500, [Issue("fatal", "exception", f"Internal server error; quote request id {rid} to support")]
-            )
+            response = outcome_response(500, [internal_error(rid)])
             await response(scope, receive, send_with_id)
 
 

@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 from ..errors import BadRequest, NotFound
 from ..http import BodyLimits, Prefer, check_accept, read_body
 from ..services import Services
+from ..settings import Settings
 from .auth import authenticated
 
 
@@ -24,12 +25,13 @@ async def services(request: Request) -> Services:
     return _services(request)
 
 
+def public_base(settings: Settings, reached: str) -> str:
+    """The public FHIR base: configured, or the one the client reached (behind a proxy, set it)."""
+    return settings.base_url.rstrip("/") + "/fhir" if settings.base_url else reached
+
+
 async def fhir_base(request: Request) -> str:
-    """The public FHIR base: configured, or as the client reached us (behind a proxy, set it)."""
-    configured = _services(request).settings.base_url
-    if configured:
-        return configured.rstrip("/") + "/fhir"
-    return str(request.base_url).rstrip("/") + "/fhir"
+    return public_base(_services(request).settings, str(request.base_url).rstrip("/") + "/fhir")
 
 
 async def known_type(res_type: str, request: Request) -> str:
@@ -57,8 +59,7 @@ async def raw_body(request: Request) -> bytes:
 
 
 async def body_limits(request: Request) -> BodyLimits:
-    settings = _services(request).settings
-    return BodyLimits(settings.max_body_bytes, settings.max_json_depth)
+    return BodyLimits.of(_services(request).settings)
 
 
 ServicesDep = Annotated[Services, Depends(services)]

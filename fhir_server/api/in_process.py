@@ -29,11 +29,13 @@ from fastapi import FastAPI
 
 from ..audit.middleware import record_request
 from ..bundle import BundleProcessor
-from ..errors import FhirError, Issue, operation_outcome
+from ..errors import FhirError, operation_outcome
 from ..http import BodyLimits, Prefer, parse_json
+from ..outcomes import internal_error
 from ..security.context import Caller, bind
 from ..services import Services
 from .auth import verified_access
+from .deps import public_base
 
 log = logging.getLogger("oncolink.errors")
 
@@ -51,7 +53,6 @@ class InProcessTransactions:
         """The status and JSON body `POST {base}` would answer; `base` is the caller's idea of the FHIR
         base, replaced by the configured public one as the route does (`deps.fhir_base`)."""
         services: Services = self.app.state.services
-        settings = services.settings
         request_id = uuid.uuid4().hex
         caller: Caller | None = None
         status = 500
@@ -59,9 +60,10 @@ class InProcessTransactions:
             access = verified_access(services, authorization)
             caller = Caller(access, None, request_id, "batch")
             bind(caller)
-            body = parse_json(orjson.dumps(bundle), BodyLimits(settings.max_body_bytes, settings.max_json_depth))
-            public = settings.base_url.rstrip("/") + PATH if settings.base_url else base
-            response = BundleProcessor(services, public, Prefer.parse(prefer, default_return="minimal")).process(body)
+            body = parse_json(orjson.dumps(bundle), BodyLimits.of(services.settings))
+            processor = BundleProcessor(services, public_base(services.settings, base),
+                                        Prefer.parse(prefer, default_return="minimal"))
+            response = processor.process(body)
             status = 200
             return status, response
         except FhirError as exc:
@@ -69,8 +71,7 @@ class InProcessTransactions:
             return status, exc.outcome()
         except Exception:
             log.exception("unhandled error, request id %s, in-process POST %s", request_id, PATH)
-            return status, operation_outcome(
-                [Issue("fatal", "exception", f"Internal server error; quote request id {request_id} to support")])
+            return status, operation_outcome([internal_error(request_id)])
         finally:
             record_request(services, caller, status, method="POST", path=PATH, address=None,
                            request_id=request_id)

@@ -65,7 +65,7 @@ async def test_same_answer_and_data_through_both_doors(doors: tuple[FhirClient, 
     kept = copy.deepcopy(sent)
     over_http = await http.transaction(_admission("IPP-2", "Dürand"))
     in_process = await direct.transaction(sent)
-    assert response_type(in_process) == response_type(over_http) == "transaction-response"
+    assert in_process["type"] == over_http["type"] == "transaction-response"
     assert _shape(in_process) == _shape(over_http) == [
         ("201 Created", "Patient/_history/1", 'W/"1"'), ("201 Created", "Encounter/_history/1", 'W/"1"')]
     assert sent == kept, "the adapter's Bundle is its own: it resends it when a group is refused"
@@ -80,10 +80,6 @@ async def test_same_answer_and_data_through_both_doors(doors: tuple[FhirClient, 
     assert again["entry"][0]["response"]["location"] == over_http["entry"][0]["response"]["location"]
     found = await http.search("Patient", {"identifier": "urn:oid:1.2.250.1.71.4.2.2|IPP-2"})
     assert found["total"] == 1
-
-
-def response_type(bundle: dict[str, Any]) -> str:
-    return str(bundle["type"])
 
 
 async def _refusal(client: FhirClient, bundle: dict[str, Any]) -> FhirResponseError:
@@ -175,7 +171,8 @@ async def test_refusals_are_audited(app: FastAPI, services: Services, doors: tup
 
 
 async def test_unexpected_failure_is_a_500_outcome(app: FastAPI, doors: tuple[FhirClient, FhirClient]) -> None:
-    """A bug below the entry must answer like the catch-all middleware, not escape into the adapter."""
+    """A failure the entry does not expect (here a Bundle that is not JSON) answers like the catch-all
+    middleware, and does not escape into the adapter."""
     entry = app.state.fhir_transactions
     assert isinstance(entry, InProcessTransactions)
     status, body = entry({"resourceType": "Bundle", "type": "transaction", "entry": [{1, 2}]},
