@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -128,3 +130,46 @@ def test_transaction_indexes_every_entry_and_rolls_back_with_it(client: TestClie
     }
     assert client.post("/fhir", json=failing, headers=FHIR_JSON).status_code >= 400
     assert search_ids(client, "/fhir/Patient?name=rollback") == []
+
+
+def test_a_large_transaction_stores_exactly_the_rows_its_resources_yield(client: TestClient,
+                                                                         services: Services) -> None:
+    """A transaction's rows go to the database in bulk (binary COPY on PostgreSQL, past a few dozen rows):
+    every column of every table must read back as the indexer computed it — negative hashes, float
+    bounds, microsecond dates, name-part bits, accented text, references split into type and id."""
+    entries = []
+    for n in range(12):
+        patient = {"resourceType": "Patient", "id": f"bulk-p{n}", "gender": "female",
+                   "birthDate": f"1951-03-{n + 1:02d}",
+                   "name": [{"family": "Lefèvre", "given": ["Zoé", f"n{n}"]}],
+                   "address": [{"city": "Besançon", "postalCode": "25000"}],
+                   "identifier": [{"system": "urn:oid:1.2.250.1.213.1.4.8", "value": f"2510{n:09d}"}]}
+        observation = {"resourceType": "Observation", "id": f"bulk-o{n}", "status": "final",
+                       "code": {"coding": [{"system": "http://loinc.org", "code": "8310-5"}]},
+                       "subject": {"reference": f"Patient/bulk-p{n}"},
+                       "effectiveDateTime": f"2026-11-{n + 10:02d}T08:30:00.125+01:00",
+                       "valueQuantity": {"value": 38.5 + n / 10, "unit": "°C", "system": "http://unitsofmeasure.org",
+                                         "code": "Cel"}}
+        risk = {"resourceType": "RiskAssessment", "id": f"bulk-r{n}", "status": "final",
+                "subject": {"reference": f"Patient/bulk-p{n}"},
+                "prediction": [{"probabilityDecimal": 0.125 * (n % 8)}]}
+        entries += [{"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
+                    for r in (patient, observation, risk)]
+    response = client.post("/fhir", json={"resourceType": "Bundle", "type": "transaction", "entry": entries},
+                           headers=FHIR_JSON)
+    assert response.status_code == 200, response.text
+    expected: dict[str, set[tuple]] = {kind: set() for kind in INDEX_TABLES}
+    found: dict[str, set[tuple]] = {kind: set() for kind in INDEX_TABLES}
+    with services.db.read() as conn:
+        stored = conn.execute(sa.text("SELECT pk, res_type, content FROM resource WHERE res_id LIKE 'bulk-%'")).all()
+        assert len(stored) == 36
+        for pk, res_type, content in stored:
+            resource = content if isinstance(content, dict) else json.loads(content)
+            for kind, rows in services.indexer.rows(res_type, resource).items():
+                expected[kind].update((pk, *row) for row in rows)
+        for kind, table in INDEX_TABLES.items():
+            found[kind] = {tuple(r) for r in conn.execute(
+                sa.select(table).where(table.c.res_pk.in_([pk for pk, _, _ in stored])))}
+    assert {k for k, v in expected.items() if v} >= {"token", "string", "date", "number", "quantity", "reference"}
+    assert sum(len(v) for v in expected.values()) > 48
+    assert found == expected
