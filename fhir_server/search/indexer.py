@@ -31,8 +31,9 @@ _COLUMNS = {kind: [c.name for c in table.columns] for kind, table in INDEX_TABLE
 
 
 def _binary_types(table: Table) -> list[str]:
-    """PostgreSQL type names of the columns, for binary COPY: the server then reads each value as it is
-    stored instead of parsing its text, which halved the database's CPU for a transaction's index rows."""
+    """PostgreSQL type names of the columns, for binary COPY: the backend then stores each value as sent
+    instead of parsing its text (about 8 % less backend CPU over the pathway tick, measured 2026-12-08).
+    Spelled out because psycopg needs plain type names, not the DDL (`TEXT COLLATE "C"`, `VARCHAR(64)`)."""
     names = []
     for column in table.columns:
         kind = column.type

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -14,7 +12,7 @@ from fhir_server.search.hashing import identity_hash
 from fhir_server.search.tables import INDEX_TABLES
 from fhir_server.services import Services
 from fhir_server.store.database import Database
-from fhir_server.store.tables import metadata
+from fhir_server.store.tables import metadata, resource
 
 
 def test_migration_creates_exactly_the_declared_tables(db: Database) -> None:
@@ -159,17 +157,16 @@ def test_a_large_transaction_stores_exactly_the_rows_its_resources_yield(client:
                            headers=FHIR_JSON)
     assert response.status_code == 200, response.text
     expected: dict[str, set[tuple]] = {kind: set() for kind in INDEX_TABLES}
-    found: dict[str, set[tuple]] = {kind: set() for kind in INDEX_TABLES}
     with services.db.read() as conn:
-        stored = conn.execute(sa.text("SELECT pk, res_type, content FROM resource WHERE res_id LIKE 'bulk-%'")).all()
+        stored = conn.execute(sa.select(resource.c.pk, resource.c.res_type, resource.c.content)
+                              .where(resource.c.res_id.startswith("bulk-"))).all()
         assert len(stored) == 36
         for pk, res_type, content in stored:
-            resource = content if isinstance(content, dict) else json.loads(content)
-            for kind, rows in services.indexer.rows(res_type, resource).items():
+            for kind, rows in services.indexer.rows(res_type, content).items():
                 expected[kind].update((pk, *row) for row in rows)
-        for kind, table in INDEX_TABLES.items():
-            found[kind] = {tuple(r) for r in conn.execute(
-                sa.select(table).where(table.c.res_pk.in_([pk for pk, _, _ in stored])))}
+        pks = [pk for pk, _, _ in stored]
+        found = {kind: {tuple(r) for r in conn.execute(sa.select(table).where(table.c.res_pk.in_(pks)))}
+                 for kind, table in INDEX_TABLES.items()}
     assert {k for k, v in expected.items() if v} >= {"token", "string", "date", "number", "quantity", "reference"}
     assert sum(len(v) for v in expected.values()) > 48
     assert found == expected
