@@ -21,7 +21,7 @@ from sqlalchemy import Connection
 
 from .errors import BadRequest, Conflict, Gone, Issue, NotFound, PreconditionFailed, Unprocessable
 from .resources import instant, new_id, normalise_query, now_ms, parse_etag, valid_id
-from .store.expressions import one_of_parameter
+from .store.expressions import one_of, one_of_parameter
 from .store.tables import resource, resource_version
 from .write_batch import WriteBatch
 
@@ -161,6 +161,7 @@ class Repository:
         self.indexer = indexer
         self.finder = finder
         self._copy_versions = _copy_versions(one_of_parameter(resource.c.pk, "pks", dialect))
+        self._dialect = dialect
         self._lock_rows = dialect == "postgresql"
         self.listeners: list[WriteListener] = []
         # Access control (`security.guard`): what a read returns, or a write is about to replace.
@@ -422,7 +423,8 @@ class Repository:
         pks = [pk for pk, _ in found]
         out: list[sa.Row[Any]] = []
         for start in range(0, len(pks), batch):
-            out += conn.execute(sa.select(*columns).where(resource.c.pk.in_(pks[start:start + batch]),
+            chunk = pks[start:start + batch]
+            out += conn.execute(sa.select(*columns).where(one_of(resource.c.pk, chunk, self._dialect),
                                                           resource.c.deleted == sa.false())).all()
         return out
 

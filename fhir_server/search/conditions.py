@@ -10,7 +10,7 @@ join is needed to skip deleted ones.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
@@ -31,8 +31,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import BinaryExpression
+from sqlalchemy.sql.util import find_tables
 
 from fhir_server.errors import BadRequest
+from fhir_server.store.expressions import one_of
 from fhir_server.store.tables import resource
 
 from . import model
@@ -99,12 +101,17 @@ class Lookup:
 Term = ColumnElement[bool] | Lookup
 
 
+def _ranked(terms: list[Term]) -> tuple[list[Lookup], list[ColumnElement[bool]]]:
+    """The lookups, most selective first, and the other terms."""
+    return (sorted((t for t in terms if isinstance(t, Lookup)), key=lambda t: t.rank),
+            [t for t in terms if not isinstance(t, Lookup)])
+
+
 def split_driver(pk: ColumnElement[Any], terms: list[Term]) -> tuple[Lookup | None, list[ColumnElement[bool]]]:
     """The most selective lookup (it produces the candidate rows), and the other terms as conditions
     probed per candidate (`EXISTS (… WHERE res_pk = pk …)`): a broad condition such as
     `birthdate=ge1950` is then never materialised in full next to a narrow one such as `name=dur`."""
-    lookups = sorted((t for t in terms if isinstance(t, Lookup)), key=lambda t: t.rank)
-    others = [t for t in terms if not isinstance(t, Lookup)]
+    lookups, others = _ranked(terms)
     others.extend(lookup.as_exists(pk) for lookup in lookups[1:])
     return (lookups[0] if lookups else None), others
 
@@ -113,6 +120,31 @@ def combine(pk: ColumnElement[Any], terms: list[Term]) -> list[ColumnElement[boo
     """AND-ed terms as SQL conditions on `pk`, the driving lookup as `pk IN (…)` (see `split_driver`)."""
     driver, others = split_driver(pk, terms)
     return ([driver.as_in(pk)] if driver is not None else []) + others
+
+
+def _probed_inside(driver: Lookup, other: Lookup) -> bool:
+    """Whether `other` can be probed on the driver's index rows: another table (a probe of the same
+    table would correlate to itself), and a condition on that table alone (no chain or `_has` subquery
+    that SQLAlchemy could correlate to the driver's table)."""
+    return (driver.source is None and other.source is None and other.table is not driver.table
+            and set(find_tables(other.where, check_columns=True)) <= {other.table})
+
+
+def combine_for_all(pk: ColumnElement[Any], terms: list[Term]) -> list[ColumnElement[bool]]:
+    """`combine` for a read of every match (`SearchEngine.find`): the other lookups are probed inside the
+    driving subquery, on its index rows, so a candidate they reject is never fetched from the resource
+    table. The worklist's recent answers of a team (`subject=` 500 patients `&authored=ge…`) had 26,000
+    candidates for 1,000 matches: 68 → 34 ms on SQLite (2026-12-08). The paged search keeps `combine`:
+    its strategies stream or sort the driver's pks."""
+    lookups, others = _ranked(terms)
+    if not lookups:
+        return others
+    driver, inside = lookups[0], [o for o in lookups[1:] if _probed_inside(lookups[0], o)]
+    others.extend(o.as_exists(pk) for o in lookups[1:] if not any(o is i for i in inside))
+    if inside:
+        probe = driver.table.c.res_pk
+        driver = replace(driver, where=and_(driver.where, *(o.as_exists(probe) for o in inside)))
+    return [driver.as_in(pk), *others]
 
 
 def as_condition(pk: ColumnElement[Any], term: Term) -> ColumnElement[bool]:
@@ -275,7 +307,7 @@ class ConditionBuilder:
             if modifier not in (None, "not"):
                 raise BadRequest(f"Modifier ':{modifier}' is not supported on '_id'", code="not-supported")
             ids = [unescape(v) for v in values]
-            return row.c.res_id.not_in(ids) if modifier == "not" else row.c.res_id.in_(ids)
+            return row.c.res_id.not_in(ids) if modifier == "not" else one_of(row.c.res_id, ids, self.ctx.dialect)
         if code == "_lastUpdated":
             if modifier is not None:
                 raise BadRequest(f"Modifier ':{modifier}' is not supported on '_lastUpdated'", code="not-supported")

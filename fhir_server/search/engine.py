@@ -44,6 +44,7 @@ from .conditions import (
     UnknownParameter,
     as_condition,
     combine,
+    combine_for_all,
     split_driver,
     type_filter,
 )
@@ -107,7 +108,7 @@ class SearchEngine:
             terms.append(builder.clause(res_type, parse_clause(name, value)))
         if not terms:
             raise BadRequest("A conditional request needs at least one search parameter", code="invalid")
-        conditions = combine(resource.c.pk, terms)
+        conditions = combine_for_all(resource.c.pk, terms)
         rows = conn.execute(
             select(resource.c.pk, resource.c.res_id)
             .where(type_filter(resource.c.res_type, res_type, self.dialect, conditions), resource.c.deleted == false(),

@@ -110,3 +110,44 @@ def test_system_value_lookups_match_the_general_path(client: TestClient, service
         assert find(services, "Patient", query) == expected, query
         assert find(services, "Patient", f"{query}&_lastUpdated=gt2000-01-01") == expected, query
     assert find(services, "Practitioner", f"identifier={IPP_SYSTEM}|IPP-2") == ["samevalue"]
+
+
+def test_a_many_valued_reference_with_more_criteria_finds_exactly_the_matches(client: TestClient,
+                                                                              services: Services) -> None:
+    """The worklist's shape (`subject=` hundreds of patients plus more criteria): criteria on other index
+    tables are probed inside the reference lookup, criteria on the same table and chains outside it; the
+    matches are the same whichever way, in either order of the parameters, for local and absolute
+    references."""
+    base = services.settings.fhir_base
+    for n in range(15):
+        create(client, {"resourceType": "Patient", "id": f"p{n}", "identifier": [{"system": IPP_SYSTEM,
+                                                                                   "value": f"IPP-{n}"}]})
+    observations = []
+    for n in range(30):
+        subject = f"{base}/Patient/p{n % 15}" if n % 5 == 0 else f"Patient/p{n % 15}"
+        observations.append({
+            "resourceType": "Observation", "id": f"o{n}", "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "8310-5" if n % 2 else "8867-4"}]},
+            "subject": {"reference": subject}, "effectiveDateTime": f"2026-01-{n + 1:02d}",
+            "performer": [{"reference": "Practitioner/gp1" if n % 3 == 0 else "Practitioner/gp2"}]})
+        create(client, observations[-1])
+    wanted = [n for n in range(15) if n != 7]
+    subjects = ",".join(f"Patient/p{n}" for n in wanted)
+
+    def expected(keep: object) -> list[str]:
+        return [o["id"] for o in observations if int(o["subject"]["reference"].rsplit("p", 1)[1]) in wanted
+                and keep(o)]  # type: ignore[operator]
+
+    late_temperatures = expected(lambda o: o["effectiveDateTime"] >= "2026-01-10"
+                                 and o["code"]["coding"][0]["code"] == "8310-5")
+    assert late_temperatures == ["o9", "o11", "o13", "o15", "o17", "o19", "o21", "o23", "o25", "o27", "o29"]
+    assert find(services, "Observation", f"subject={subjects}&date=ge2026-01-10&code=http://loinc.org|8310-5"
+                ) == late_temperatures
+    assert find(services, "Observation", f"code=http://loinc.org|8310-5&date=ge2026-01-10&subject={subjects}"
+                ) == late_temperatures
+    by_gp1 = expected(lambda o: o["performer"][0]["reference"] == "Practitioner/gp1")
+    assert by_gp1 == ["o0", "o3", "o6", "o9", "o12", "o15", "o18", "o21", "o24", "o27"]
+    assert find(services, "Observation", f"subject={subjects}&performer=Practitioner/gp1") == by_gp1
+    assert find(services, "Observation", f"subject={subjects}&subject:Patient.identifier=IPP-3,IPP-7&date=lt2026-01-15"
+                ) == ["o3"]
+    assert find(services, "Observation", f"subject={subjects}&date=ge2027-01-01") == []
