@@ -67,7 +67,9 @@ class Database:
                 pool_size=pool_size,
                 max_overflow=pool_size,
                 pool_pre_ping=True,
-                pool_use_lifo=True,  # as for SQLite: the backend that served the last request is warm
+                # As for SQLite; here the worklist did not move (p95 275 → 272 ms), but the connections a
+                # burst opened beyond the need stay idle, where the server's idle timeouts can close them.
+                pool_use_lifo=True,
                 echo=echo,
                 json_serializer=_json_dumps,
                 json_deserializer=orjson.loads,
