@@ -123,9 +123,9 @@ def combine(pk: ColumnElement[Any], terms: list[Term]) -> list[ColumnElement[boo
 
 
 def _probed_inside(driver: Lookup, other: Lookup) -> bool:
-    """Whether `other` can be probed on the driver's index rows: another table (a probe of the same
-    table would correlate to itself), and a condition on that table alone (no chain or `_has` subquery
-    that SQLAlchemy could correlate to the driver's table)."""
+    """Whether `other` can be probed on the driver's index rows: the driver reads one table, `other`
+    another (a probe of the same table would correlate to itself) and that table alone (no chain or
+    `_has` subquery that SQLAlchemy could correlate to the driver's table)."""
     return (driver.source is None and other.source is None and other.table is not driver.table
             and set(find_tables(other.where, check_columns=True)) <= {other.table})
 
@@ -139,11 +139,14 @@ def combine_for_all(pk: ColumnElement[Any], terms: list[Term]) -> list[ColumnEle
     lookups, others = _ranked(terms)
     if not lookups:
         return others
-    driver, inside = lookups[0], [o for o in lookups[1:] if _probed_inside(lookups[0], o)]
-    others.extend(o.as_exists(pk) for o in lookups[1:] if not any(o is i for i in inside))
+    driver, inside = lookups[0], []
+    for other in lookups[1:]:
+        if _probed_inside(driver, other):
+            inside.append(other.as_exists(driver.table.c.res_pk))
+        else:
+            others.append(other.as_exists(pk))
     if inside:
-        probe = driver.table.c.res_pk
-        driver = replace(driver, where=and_(driver.where, *(o.as_exists(probe) for o in inside)))
+        driver = replace(driver, where=and_(driver.where, *inside))
     return [driver.as_in(pk), *others]
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 from fastapi.testclient import TestClient
 from search_helpers import create
@@ -122,7 +125,7 @@ def test_a_many_valued_reference_with_more_criteria_finds_exactly_the_matches(cl
     for n in range(15):
         create(client, {"resourceType": "Patient", "id": f"p{n}", "identifier": [{"system": IPP_SYSTEM,
                                                                                    "value": f"IPP-{n}"}]})
-    observations = []
+    observations: list[dict[str, Any]] = []
     for n in range(30):
         subject = f"{base}/Patient/p{n % 15}" if n % 5 == 0 else f"Patient/p{n % 15}"
         observations.append({
@@ -134,9 +137,9 @@ def test_a_many_valued_reference_with_more_criteria_finds_exactly_the_matches(cl
     wanted = [n for n in range(15) if n != 7]
     subjects = ",".join(f"Patient/p{n}" for n in wanted)
 
-    def expected(keep: object) -> list[str]:
+    def expected(keep: Callable[[dict[str, Any]], bool]) -> list[str]:
         return [o["id"] for o in observations if int(o["subject"]["reference"].rsplit("p", 1)[1]) in wanted
-                and keep(o)]  # type: ignore[operator]
+                and keep(o)]
 
     late_temperatures = expected(lambda o: o["effectiveDateTime"] >= "2026-01-10"
                                  and o["code"]["coding"][0]["code"] == "8310-5")
