@@ -192,8 +192,8 @@ class Repository:
         wanted = [i for i in dict.fromkeys(res_ids) if valid_id(i)]
         found: dict[str, Stored] = {}
         for start in range(0, len(wanted), 500):  # bound parameters stay far below SQLite's limit
-            query = sa.select(*_CURRENT_COLUMNS).where(resource.c.res_type == res_type,
-                                                       resource.c.res_id.in_(wanted[start:start + 500]))
+            query = sa.select(*_CURRENT_COLUMNS).where(
+                resource.c.res_type == res_type, one_of(resource.c.res_id, wanted[start:start + 500], self._dialect))
             query = query.order_by(resource.c.pk).with_for_update() if self._lock_rows else query
             found.update((row.res_id, _stored(row)) for row in conn.execute(query))
         batch: WriteBatch | None = conn.info.get(_BATCH)
@@ -229,7 +229,7 @@ class Repository:
         r = resource.c
         # Per type `res_id IN (…)`, not a row-value IN: SQLite scans the table for the latter.
         rows = conn.execute(sa.select(r.res_type, r.res_id, r.version_id).where(
-            sa.or_(*(sa.and_(r.res_type == t, r.res_id.in_(ids)) for t, ids in by_type.items())),
+            sa.or_(*(sa.and_(r.res_type == t, one_of(r.res_id, ids, self._dialect)) for t, ids in by_type.items())),
             r.deleted == sa.false())).all() if by_type else []
         found = {f"{row.res_type}/{row.res_id}": int(row.version_id) for row in rows}
         missing = [ref for ref in references if ref not in found]
